@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "info.h"
+#include "iommu-unit.h"
+#include "kernel.h"
+#include "macro.h"
+
+static int intel_json(const IommuUnit *u, sd_json_variant **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *sagaw = NULL;
+        int r;
+
+        r = sd_json_variant_new_array(&sagaw, NULL, 0);
+        if (r < 0)
+                return r;
+        for (unsigned bit = 0; bit < 5; bit++) {
+                if (!(u->intel.sagaw_mask & (1u << bit)))
+                        continue;
+                r = sd_json_variant_append_arrayb(&sagaw, SD_JSON_BUILD_UNSIGNED(intel_sagaw_width(bit)));
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_json_buildo(
+                        ret,
+                        SD_JSON_BUILD_PAIR_STRING("cap", u->intel_cap),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!u->intel_ecap, "ecap", SD_JSON_BUILD_STRING(u->intel_ecap)),
+                        SD_JSON_BUILD_PAIR_UNSIGNED("mgaw", u->intel.mgaw),
+                        SD_JSON_BUILD_PAIR_VARIANT("sagawBits", sagaw),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("interruptRemapping", u->intel.interrupt_remapping),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("passThrough", u->intel.pass_through));
+}
+
+static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *intel = NULL;
+        int r;
+
+        if (u->have_intel) {
+                r = intel_json(u, &intel);
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_json_buildo(
+                        ret,
+                        SD_JSON_BUILD_PAIR_STRING("name", u->name),
+                        SD_JSON_BUILD_PAIR_STRING("kind", iommu_kind_to_string(u->kind)),
+                        /* Unknown widths are left out (the field is nullable), never guessed. */
+                        SD_JSON_BUILD_PAIR_CONDITION(u->address_width > 0, "addressWidthBits",
+                                                     SD_JSON_BUILD_UNSIGNED(u->address_width)),
+                        SD_JSON_BUILD_PAIR_STRING("addressWidthSource", strna(u->width_note)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!intel, "intel", SD_JSON_BUILD_VARIANT(intel)),
+                        SD_JSON_BUILD_PAIR_STRV("devices", u->devices));
+}
+
+int info_build(Manager *m, sd_json_variant **ret) {
+        _cleanup_(iommu_unit_list_done) IommuUnitList units = {};
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL;
+        KernelCaps k;
+        int r;
+
+        r = kernel_caps_read(&k);
+        if (r < 0)
+                return r;
+
+        r = iommu_units_scan(m->udev, &units);
+        if (r < 0)
+                return r;
+
+        r = sd_json_variant_new_array(&ju, NULL, 0);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < units.n_units; i++) {
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *u = NULL;
+
+                r = unit_json(&units.units[i], &u);
+                if (r < 0)
+                        return r;
+                r = sd_json_variant_append_array(&ju, u);
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_json_buildo(
+                        ret,
+                        SD_JSON_BUILD_PAIR_STRING("version", VFIOD_VERSION),
+                        SD_JSON_BUILD_PAIR_OBJECT(
+                                        "kernel",
+                                        SD_JSON_BUILD_PAIR_STRING("release", k.release),
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("vfioContainer", k.vfio_container),
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("type1", k.type1),
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("vfioPci", k.vfio_pci)),
+                        SD_JSON_BUILD_PAIR_VARIANT("iommuUnits", ju));
+}

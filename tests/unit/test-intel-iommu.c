@@ -21,7 +21,7 @@ static void test_qemu_aw48(void **state) {
         assert_true(c.pass_through);              /* ecap bit 6 */
 }
 
-/* aw-bits=39: MGAW field 0x26 (38 + 1), SAGAW only the 3-level (39-bit) table. */
+/* Recorded with aw-bits=39: MGAW field 0x26 (38 + 1), SAGAW only the 3-level (39-bit) table. */
 static void test_aw39(void **state) {
         IntelIommuCaps c;
 

@@ -6,7 +6,8 @@ set -u
 vfiod=$1 fixture=$2 width=$3 mgaw=${4:-}
 . "$(dirname "$0")/../lib/checks.sh"
 
-out=$(umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{}' 2>&1)
+# timeout: a hang must show as a failure here, not as a suite timeout.
+out=$(timeout 20 umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{}' 2>&1)
 echo "$out"
 check_jq "GetInfo answers with JSON" '.version' "$out"
 
@@ -29,7 +30,7 @@ check_jq "the root-bus e1000e is among them" '.iommuUnits[0].devices | index("00
 check_eq "kernel release is the running kernel's" "$(uname -r)" "$(jq -r '.kernel.release' <<<"$out")"
 
 # Unknown parameters are refused, not ignored.
-err=$(umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{"bogus":1}' 2>&1)
+err=$(timeout 20 umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{"bogus":1}' 2>&1)
 check "unknown parameter -> InvalidParameter" grep -q "InvalidParameter" <<<"$err"
 
 finish

@@ -3,6 +3,7 @@
 #include "iommu-unit.h"
 #include "kernel.h"
 #include "macro.h"
+#include "query.h"
 
 static int intel_json(const IommuUnit *u, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *sagaw = NULL;
@@ -53,7 +54,7 @@ static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
 
 int info_build(Manager *m, sd_json_variant **ret) {
         _cleanup_(iommu_unit_list_done) IommuUnitList units = {};
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL;
         KernelCaps k;
         int r;
 
@@ -79,6 +80,13 @@ int info_build(Manager *m, sd_json_variant **ret) {
                         return r;
         }
 
+        r = query_switches(&m->topology.switches, &sw);
+        if (r < 0)
+                return r;
+        r = query_policy(&m->policy, m->policy_last_error, &pol);
+        if (r < 0)
+                return r;
+
         return sd_json_buildo(
                         ret,
                         SD_JSON_BUILD_PAIR_STRING("version", VFIOD_VERSION),
@@ -88,5 +96,7 @@ int info_build(Manager *m, sd_json_variant **ret) {
                                         SD_JSON_BUILD_PAIR_BOOLEAN("vfioContainer", k.vfio_container),
                                         SD_JSON_BUILD_PAIR_BOOLEAN("type1", k.type1),
                                         SD_JSON_BUILD_PAIR_BOOLEAN("vfioPci", k.vfio_pci)),
-                        SD_JSON_BUILD_PAIR_VARIANT("iommuUnits", ju));
+                        SD_JSON_BUILD_PAIR_VARIANT("iommuUnits", ju),
+                        SD_JSON_BUILD_PAIR_VARIANT("switches", sw),
+                        SD_JSON_BUILD_PAIR_VARIANT("policy", pol));
 }

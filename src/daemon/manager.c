@@ -4,12 +4,18 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "host-use.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "switches.h"
+#include "topology-scan.h"
 #include "varlink.h"
+
+#define POLICY_DIRS_MAX 8
 
 int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -18,6 +24,7 @@ int manager_new(Manager **ret) {
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return -ENOMEM;
+        policy_init_defaults(&m->policy);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -34,11 +41,152 @@ int manager_new(Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        for (size_t i = 0; i < m->n_monitors; i++)
+                sd_varlink_unref(m->monitors[i]);
         sd_varlink_server_unref(m->varlink_server);
+        sd_event_source_unref(m->udev_event_source);
+        udev_monitor_unref(m->udev_monitor);
+        topology_done(&m->topology);
+        policy_done(&m->policy);
+        free(m->policy_last_error);
         udev_unref(m->udev);
         sd_event_unref(m->event);
         free(m);
         return NULL;
+}
+
+void manager_broadcast(Manager *m, const char *event, const char *device, const char *driver, int group) {
+        for (size_t i = 0; i < m->n_monitors; i++) {
+                int r = sd_varlink_notifybo(
+                                m->monitors[i],
+                                SD_JSON_BUILD_PAIR_STRING("event", event),
+                                SD_JSON_BUILD_PAIR_CONDITION(!!device, "device", SD_JSON_BUILD_STRING(device)),
+                                SD_JSON_BUILD_PAIR_CONDITION(!!driver, "driver", SD_JSON_BUILD_STRING(driver)),
+                                SD_JSON_BUILD_PAIR_CONDITION(group >= 0, "iommuGroup", SD_JSON_BUILD_INTEGER(group)));
+                if (r < 0)
+                        log_debug_errno(r, "Failed to send monitor event: %m");
+        }
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        struct udev_device *d;
+        const char *action, *event;
+        int r;
+
+        d = udev_monitor_receive_device(m->udev_monitor);
+        if (!d)
+                return 0;
+        action = udev_device_get_action(d) ?: "change";
+
+        r = topology_update_device(&m->topology, d, action);
+        if (r < 0)
+                log_warning_errno(r, "Failed to update %s after '%s': %m", udev_device_get_sysname(d), action);
+        else if (r > 0) {
+                const PciDevice *p = topology_find_device(&m->topology, udev_device_get_sysname(d));
+
+                event = strcmp(action, "add") == 0 ? "added" :
+                        strcmp(action, "remove") == 0 ? "removed" :
+                        strcmp(action, "bind") == 0 ? "bound" :
+                        strcmp(action, "unbind") == 0 ? "unbound" : "changed";
+                manager_broadcast(m, event, udev_device_get_sysname(d), p ? p->driver : NULL,
+                                  p ? p->iommu_group : -1);
+        }
+        udev_device_unref(d);
+        return 0;
+}
+
+static int manager_udev_init(Manager *m) {
+        int r;
+
+        m->udev_monitor = udev_monitor_new_from_netlink(m->udev, "udev");
+        if (!m->udev_monitor)
+                return log_error_errno(-ENOMEM, "Failed to create udev monitor");
+        r = udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "pci", NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to filter udev monitor: %m");
+        /* Large bursts (SR-IOV enabling hundreds of VFs) must not overflow the socket. */
+        (void) udev_monitor_set_receive_buffer_size(m->udev_monitor, 8 * 1024 * 1024);
+        r = udev_monitor_enable_receiving(m->udev_monitor);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enable udev monitor: %m");
+
+        r = sd_event_add_io(m->event, &m->udev_event_source, udev_monitor_get_fd(m->udev_monitor),
+                            EPOLLIN, on_uevent, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch udev monitor: %m");
+        return 0;
+}
+
+static int policy_dirs(char **buf, const char *dirs[static POLICY_DIRS_MAX], size_t *n) {
+        const char *env = secure_getenv("VFIOD_POLICY_PATH");
+        char *save = NULL;
+
+        *n = 0;
+        if (!env) {
+                dirs[(*n)++] = VFIOD_DATADIR "/policy.d";
+                dirs[(*n)++] = VFIOD_SYSCONFDIR "/vfiod/policy.d";
+                dirs[(*n)++] = VFIOD_RUNTIME_DIR "/policy.d";
+                return 0;
+        }
+        /* For tests: a colon-separated list replaces the three standard directories. */
+        *buf = strdup(env);
+        if (!*buf)
+                return -ENOMEM;
+        for (char *d = strtok_r(*buf, ":", &save); d && *n < POLICY_DIRS_MAX; d = strtok_r(NULL, ":", &save))
+                dirs[(*n)++] = d;
+        return 0;
+}
+
+int manager_reload_policy(Manager *m, char **ret_error) {
+        _cleanup_free_ char *buf = NULL, *error = NULL;
+        const char *dirs[POLICY_DIRS_MAX];
+        Policy p;
+        size_t n;
+        int r;
+
+        r = policy_dirs(&buf, dirs, &n);
+        if (r < 0)
+                return r;
+
+        r = policy_load_dirs(dirs, n, &p, &error);
+        if (r < 0) {
+                log_warning("Policy rejected, the previous policy stays: %s", strna(error));
+                free(m->policy_last_error);
+                m->policy_last_error = error ? strdup(error) : NULL;
+                if (ret_error)
+                        *ret_error = TAKE_PTR(error);
+                return r;
+        }
+
+        policy_done(&m->policy);
+        m->policy = p;
+        free(m->policy_last_error);
+        m->policy_last_error = NULL;
+        log_info("Policy loaded: %zu file(s), %zu rule(s).", m->policy.n_files, m->policy.n_rules);
+        manager_broadcast(m, "policy-reloaded", NULL, NULL, -1);
+        return 0;
+}
+
+int manager_refresh_facts(Manager *m) {
+        KernelSwitches s;
+        int r;
+
+        r = kernel_switches_read(&s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the kernel's switches: %m");
+        kernel_switches_done(&m->topology.switches);
+        m->topology.switches = s;
+
+        r = host_use_apply(m->udev, &m->topology);
+        if (r < 0)
+                return log_error_errno(r, "Failed to find the devices the host uses: %m");
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload_policy(userdata, NULL);
+        return 0;
 }
 
 int manager_start(Manager *m) {
@@ -50,6 +198,22 @@ int manager_start(Manager *m) {
         r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to install SIGINT handler: %m");
+        r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install SIGHUP handler: %m");
+
+        /* Subscribe before scanning so no change between the two is missed. */
+        r = manager_udev_init(m);
+        if (r < 0)
+                return r;
+        r = topology_scan(m->udev, &m->topology);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the PCI topology: %m");
+        log_info("Found %zu PCI devices in %zu IOMMU groups, %zu IOMMU units.",
+                 m->topology.n_devices, m->topology.n_groups, m->topology.units.n_units);
+
+        /* A bad policy at start leaves the strict built-in defaults in force: fail closed. */
+        (void) manager_reload_policy(m, NULL);
 
         return manager_varlink_init(m);
 }

@@ -4,22 +4,44 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-varlink.h>
 
+#include "policy.h"
+#include "topology.h"
+
 struct udev;
+struct udev_monitor;
 
 #define VFIOD_RUNTIME_DIR "/run/vfiod"
 #define VFIOD_VARLINK_ADDRESS VFIOD_RUNTIME_DIR "/io.vfiod.Broker"
+#define MONITORS_MAX 256
 
 /* The daemon's only mutable state. */
 typedef struct Manager {
         sd_event *event;
         sd_varlink_server *varlink_server;
         struct udev *udev;
+        struct udev_monitor *udev_monitor;
+        sd_event_source *udev_event_source;
+
+        Topology topology;            /* kept current by uevents */
+        Policy policy;                /* the policy in force */
+        char *policy_last_error;      /* why the last Reload was refused, NULL if it was not */
+
+        sd_varlink *monitors[MONITORS_MAX];
+        size_t n_monitors;
 } Manager;
 
 int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
 int manager_start(Manager *m);
 int manager_run(Manager *m);
+
+/* Re-read the facts that change without uevents (switches, mounts, routes) into the topology;
+ * done before each decision. */
+int manager_refresh_facts(Manager *m);
+/* Load the policy afresh; on failure the previous policy stays and *ret_error says why. */
+int manager_reload_policy(Manager *m, char **ret_error);
+/* Send a Monitor event to every subscriber. */
+void manager_broadcast(Manager *m, const char *event, const char *device, const char *driver, int group);
 
 static inline void manager_freep(Manager **m) {
         manager_free(*m);

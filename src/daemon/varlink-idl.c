@@ -54,13 +54,182 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_FIELD_COMMENT("The vfio-pci driver is registered"),
                 SD_VARLINK_DEFINE_FIELD(vfioPci, SD_VARLINK_BOOL, 0));
 
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                KernelSwitches,
+                SD_VARLINK_FIELD_COMMENT("The kernel command line as read"),
+                SD_VARLINK_DEFINE_FIELD(cmdline, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("Value of pcie_acs_override=, absent if not set"),
+                SD_VARLINK_DEFINE_FIELD(acsOverride, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(intremapOff, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(intremapNoSid, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(iommuPassThrough, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(intelIommuOff, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(amdIommuOff, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("Module parameters; absent when the module is not loaded"),
+                SD_VARLINK_DEFINE_FIELD(type1AllowUnsafeInterrupts, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(iommufdAllowUnsafeInterrupts, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(vfioNoIommuMode, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(vfioPciDisableDenylist, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(smmuDisableBypass, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Whether interrupts are really remapped (IR- interrupt chips in /proc/interrupts)"),
+                SD_VARLINK_DEFINE_FIELD(interruptRemapping, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                PolicyFile,
+                SD_VARLINK_DEFINE_FIELD(path, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("path:line:column and what was expected, when the file was rejected"),
+                SD_VARLINK_DEFINE_FIELD(error, SD_VARLINK_STRING, SD_VARLINK_NULLABLE));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                PolicySummary,
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(files, PolicyFile, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("The last Reload's error, if it failed and the previous policy stayed"),
+                SD_VARLINK_DEFINE_FIELD(lastError, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(minApertureBits, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(mixedApertures, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("Safety checks this policy relaxes (reason codes); empty in the strict default"),
+                SD_VARLINK_DEFINE_FIELD(relaxed, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(rules, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Check,
+                SD_VARLINK_FIELD_COMMENT("Stable reason code, e.g. partial-group"),
+                SD_VARLINK_DEFINE_FIELD(code, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(passed, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("The device, group or unit the check is about"),
+                SD_VARLINK_DEFINE_FIELD(subject, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("One sentence that names the fix"),
+                SD_VARLINK_DEFINE_FIELD(sentence, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Verdict,
+                SD_VARLINK_DEFINE_FIELD(allowed, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("The rule that decided, absent if none matched"),
+                SD_VARLINK_DEFINE_FIELD(rule, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Codes of the checks that failed"),
+                SD_VARLINK_DEFINE_FIELD(failed, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_ENUM_TYPE(
+                DeviceState,
+                SD_VARLINK_FIELD_COMMENT("On a host driver"),
+                SD_VARLINK_DEFINE_ENUM_VALUE(host),
+                SD_VARLINK_FIELD_COMMENT("No driver"),
+                SD_VARLINK_DEFINE_ENUM_VALUE(unbound),
+                SD_VARLINK_FIELD_COMMENT("On vfio-pci"),
+                SD_VARLINK_DEFINE_ENUM_VALUE(vfio));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Device,
+                SD_VARLINK_DEFINE_FIELD(address, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("PCI ids as 4-digit lowercase hex, class as 6 digits"),
+                SD_VARLINK_DEFINE_FIELD(vendor, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(subsystemVendor, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(subsystemDevice, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(class, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(vendorName, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(modelName, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(driver, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(driverOverride, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(state, DeviceState, 0),
+                SD_VARLINK_FIELD_COMMENT("Header type 0: an endpoint; bridges are not assignable"),
+                SD_VARLINK_DEFINE_FIELD(endpoint, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(multifunction, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("The physical function, when this is an SR-IOV virtual function"),
+                SD_VARLINK_DEFINE_FIELD(physfn, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(sriovNumVfs, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(bootVga, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(iommuGroup, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(iommuUnit, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("The upstream bridge, absent on a root bus"),
+                SD_VARLINK_DEFINE_FIELD(parent, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Why the host needs it: root-storage, routed-interface, boot-console"),
+                SD_VARLINK_DEFINE_FIELD(hostUse, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(hostUseDetail, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Would the caller be allowed to take this device alone"),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(verdict, Verdict, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                ReservedRegion,
+                SD_VARLINK_FIELD_COMMENT("Inclusive bounds, hex with 0x"),
+                SD_VARLINK_DEFINE_FIELD(start, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(end, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("direct, direct-relaxable, msi or reserved"),
+                SD_VARLINK_DEFINE_FIELD(type, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Group,
+                SD_VARLINK_DEFINE_FIELD(id, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(members, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(defaultDomainType, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(reservedRegions, ReservedRegion, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(noiommu, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_FIELD(iommuUnit, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("No member is on a host driver: VFIO would accept the group as it is"),
+                SD_VARLINK_DEFINE_FIELD(viable, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("Would the caller be allowed to take every endpoint of the group"),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(verdict, Verdict, 0));
+
 static SD_VARLINK_DEFINE_METHOD(
                 GetInfo,
                 SD_VARLINK_FIELD_COMMENT("vfiod version"),
                 SD_VARLINK_DEFINE_OUTPUT(version, SD_VARLINK_STRING, 0),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(kernel, KernelCapabilities, 0),
                 SD_VARLINK_FIELD_COMMENT("IOMMU units, sorted by name"),
-                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(iommuUnits, IommuUnit, SD_VARLINK_ARRAY));
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(iommuUnits, IommuUnit, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(switches, KernelSwitches, 0),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(policy, PolicySummary, 0));
+
+static SD_VARLINK_DEFINE_METHOD(
+                ListDevices,
+                SD_VARLINK_FIELD_COMMENT("Every PCI device, sorted by address, each with the caller's verdict"),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(devices, Device, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD(
+                ListGroups,
+                SD_VARLINK_FIELD_COMMENT("Every IOMMU group, sorted by id, each with the caller's verdict"),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(groups, Group, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD(
+                Explain,
+                SD_VARLINK_FIELD_COMMENT("PCI address, DDDD:BB:DD.F"),
+                SD_VARLINK_DEFINE_INPUT(device, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Instead of device: judge one request for several devices (as Bind/Acquire would)"),
+                SD_VARLINK_DEFINE_INPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY|SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Judge for this user instead of the caller (root only)"),
+                SD_VARLINK_DEFINE_INPUT(uid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_OUTPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT(uid, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_OUTPUT(allowed, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_DEFINE_OUTPUT(rule, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Narrowest decoded IOMMU width the request spans; absent if unknown"),
+                SD_VARLINK_DEFINE_OUTPUT(apertureBits, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Every check, passed or failed"),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(checks, Check, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD_FULL(
+                Monitor,
+                SD_VARLINK_REQUIRES_MORE,
+                SD_VARLINK_FIELD_COMMENT("added, removed, changed, bound, unbound, policy-reloaded; the first reply is ready"),
+                SD_VARLINK_DEFINE_OUTPUT(event, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_OUTPUT(device, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_OUTPUT(driver, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_OUTPUT(iommuGroup, SD_VARLINK_INT, SD_VARLINK_NULLABLE));
+
+static SD_VARLINK_DEFINE_METHOD(
+                Reload,
+                SD_VARLINK_FIELD_COMMENT("The files now in force"),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(files, PolicyFile, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_ERROR(
+                NoSuchDevice,
+                SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_ERROR(
+                PolicyInvalid,
+                SD_VARLINK_FIELD_COMMENT("path:line:column and what was expected; the previous policy stays"),
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, 0));
 
 SD_VARLINK_DEFINE_INTERFACE(
                 io_vfiod_Broker,
@@ -74,5 +243,32 @@ SD_VARLINK_DEFINE_INTERFACE(
                 &vl_type_IommuUnit,
                 SD_VARLINK_SYMBOL_COMMENT("What the running kernel offers for VFIO"),
                 &vl_type_KernelCapabilities,
-                SD_VARLINK_SYMBOL_COMMENT("The daemon's version, the kernel's VFIO capabilities and the IOMMU units"),
-                &vl_method_GetInfo);
+                SD_VARLINK_SYMBOL_COMMENT("The kernel's DMA-safety switches, read at call time"),
+                &vl_type_KernelSwitches,
+                &vl_type_PolicyFile,
+                SD_VARLINK_SYMBOL_COMMENT("The policy in force"),
+                &vl_type_PolicySummary,
+                SD_VARLINK_SYMBOL_COMMENT("One check of a verdict"),
+                &vl_type_Check,
+                SD_VARLINK_SYMBOL_COMMENT("A verdict in short"),
+                &vl_type_Verdict,
+                &vl_type_DeviceState,
+                SD_VARLINK_SYMBOL_COMMENT("A PCI device"),
+                &vl_type_Device,
+                &vl_type_ReservedRegion,
+                SD_VARLINK_SYMBOL_COMMENT("An IOMMU group"),
+                &vl_type_Group,
+                SD_VARLINK_SYMBOL_COMMENT("The daemon's version, the kernel's VFIO capabilities and switches, the IOMMU units, the policy"),
+                &vl_method_GetInfo,
+                &vl_method_ListDevices,
+                &vl_method_ListGroups,
+                SD_VARLINK_SYMBOL_COMMENT("Every check vfiod makes before handing out this device, passed or failed"),
+                &vl_method_Explain,
+                SD_VARLINK_SYMBOL_COMMENT("Topology and policy changes as they happen"),
+                &vl_method_Monitor,
+                SD_VARLINK_SYMBOL_COMMENT("Re-read the policy (root only); a bad file is rejected and the previous policy stays"),
+                &vl_method_Reload,
+                SD_VARLINK_SYMBOL_COMMENT("No PCI device has this address"),
+                &vl_error_NoSuchDevice,
+                SD_VARLINK_SYMBOL_COMMENT("The new policy was rejected"),
+                &vl_error_PolicyInvalid);

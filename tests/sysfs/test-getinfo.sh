@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The real daemon answers GetInfo on a sysfs tree recorded from the VM's real kernel (umockdev).
-#   test-getinfo.sh VFIOD FIXTURE EXPECTED-WIDTH|none [EXPECTED-MGAW]
+#   test-getinfo.sh VFIOD FIXTURE-DIR EXPECTED-WIDTH|none [EXPECTED-MGAW] [EDIT]
 set -u
-vfiod=$1 fixture=$2 width=$3 mgaw=${4:-}
-. "$(dirname "$0")/../lib/checks.sh"
+vfiod=$1 fixture=$2 width=$3 mgaw=${4:-} edit=${5:-:}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/checks.sh"
+export VFIOD_POLICY_PATH=/nonexistent
 
 # timeout: a hang must show as a failure here, not as a suite timeout.
-out=$(timeout 20 umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{}' 2>&1)
+out=$(timeout 20 "$here/run-fixture" "$fixture" --edit "$edit" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{}' 2>/dev/null)
 echo "$out"
 check_jq "GetInfo answers with JSON" '.version' "$out"
 
@@ -30,7 +32,7 @@ check_jq "the root-bus e1000e is among them" '.iommuUnits[0].devices | index("00
 check_eq "kernel release is the running kernel's" "$(uname -r)" "$(jq -r '.kernel.release' <<<"$out")"
 
 # Unknown parameters are refused, not ignored.
-err=$(timeout 20 umockdev-run -d "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{"bogus":1}' 2>&1)
+err=$(timeout 20 "$here/run-fixture" "$fixture" -- varlinkctl call "exec:$vfiod" io.vfiod.Broker.GetInfo '{"bogus":1}' 2>&1)
 check "unknown parameter -> InvalidParameter" grep -q "InvalidParameter" <<<"$err"
 
 finish

@@ -3,7 +3,7 @@
 # The daemon started by hand (no socket passed) binds its socket, serves several clients, refuses
 # bad calls, and on SIGTERM exits 0, cleanly: under ASan/UBSan this is where leaks and undefined
 # behaviour show, because the exit status and stderr of the daemon itself are checked.
-#   test-lifecycle.sh VFIOD FIXTURE
+#   test-lifecycle.sh VFIOD FIXTURE-DIR
 set -u
 vfiod=$1 fixture=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,11 +13,12 @@ if [ -z "${VFIOD_LIFECYCLE_INNER:-}" ]; then
     # be a mount point (we may be in a chroot), so only /run is made private before covering it.
     exec env VFIOD_LIFECYCLE_INNER=1 unshare --mount --propagation unchanged -- \
         bash -c 'mount --make-rprivate /run && mount -t tmpfs tmpfs /run &&
-                 exec umockdev-run -d "$2" -- bash "$0" "$1" "$2"' \
+                 exec "$(dirname "$0")/run-fixture" "$2" -- bash "$0" "$1" "$2"' \
         "$here/test-lifecycle.sh" "$vfiod" "$fixture"
 fi
 
 . "$here/../lib/checks.sh"
+export VFIOD_POLICY_PATH=/nonexistent
 log=$(mktemp)
 "$vfiod" 2>"$log" &
 pid=$!

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ctl-pci.h"
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Parse 1..max_digits hex digits at *p, stopping at the first non-digit. */
+static int parse_hex(const char **p, size_t max_digits, uint32_t *ret) {
+        uint32_t v = 0;
+        size_t n = 0;
+
+        for (; hexval(**p) >= 0; (*p)++) {
+                if (++n > max_digits)
+                        return -ERANGE;
+                v = (v << 4) | (uint32_t) hexval(**p);
+        }
+        if (n == 0)
+                return -EINVAL;
+
+        *ret = v;
+        return 0;
+}
+
+int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_MAX], const char **ret_reason) {
+        uint32_t domain = 0, bus, dev, fn;
+        const char *p = s;
+        size_t colons = 0;
+
+        /* Count the colons to know whether a domain was given: BB:DD.F has one, DDDD:BB:DD.F two. */
+        for (const char *q = s; *q; q++)
+                if (*q == ':')
+                        colons++;
+        if (colons < 1 || colons > 2 || !strchr(s, '.')) {
+                *ret_reason = "expected DDDD:BB:DD.F or BB:DD.F";
+                return -EINVAL;
+        }
+
+        if (colons == 2) {
+                if (parse_hex(&p, 8, &domain) < 0 || *p++ != ':') {
+                        *ret_reason = "the domain must be 1 to 8 hex digits";
+                        return -EINVAL;
+                }
+        }
+        if (parse_hex(&p, 2, &bus) < 0 || *p++ != ':') {
+                *ret_reason = "the bus must be 1 or 2 hex digits";
+                return -EINVAL;
+        }
+        if (parse_hex(&p, 2, &dev) < 0 || *p++ != '.') {
+                *ret_reason = "the device must be 1 or 2 hex digits";
+                return -EINVAL;
+        }
+        if (dev > 0x1f) {
+                *ret_reason = "the device number is at most 1f";
+                return -EINVAL;
+        }
+        if (parse_hex(&p, 1, &fn) < 0 || *p != 0) {
+                *ret_reason = "the function must be one digit, 0 to 7";
+                return -EINVAL;
+        }
+        if (fn > 7) {
+                *ret_reason = "the function is at most 7";
+                return -EINVAL;
+        }
+
+        (void) snprintf(ret, PCI_ADDRESS_MAX, "%04x:%02x:%02x.%x", domain, bus, dev, fn);
+        *ret_reason = NULL;
+        return 0;
+}

@@ -1,0 +1,905 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "policy.h"
+
+/* Evaluation is pure: it reads the Policy, the Topology and the Request and writes only the Verdict.
+ * Every check emits an entry for each device, group or unit it looks at, passed or failed, so that
+ * Explain can show the whole picture and not just the first refusal. */
+
+typedef struct GroupRef {
+        int id;
+        const IommuGroup *group;        /* NULL if the snapshot has no such group */
+        const char *first;              /* first requested device in it */
+} GroupRef;
+
+typedef struct Span {                   /* an IOMMU unit the request spans */
+        const char *name;               /* unit name, or the device's address if it names no unit */
+        const IommuUnit *unit;          /* NULL if unknown */
+} Span;
+
+typedef struct Eval {
+        const Policy *policy;
+        const Topology *topology;
+        const Request *request;
+        const Caller *caller;
+
+        const PciDevice **devices;      /* requested, in request order, without repeats */
+        size_t n_devices;
+        GroupRef *groups;
+        size_t n_groups;
+        Span *spans;
+        size_t n_spans;
+
+        Verdict verdict;
+        size_t n_alloc_checks;
+        const char *decided_by;         /* rule name for verdict.rule */
+        bool decided_by_failure;
+} Eval;
+
+static void eval_done(Eval *e) {
+        free(e->devices);
+        free(e->groups);
+        free(e->spans);
+        verdict_done(&e->verdict);
+}
+
+void verdict_done(Verdict *v) {
+        if (!v)
+                return;
+        for (size_t i = 0; i < v->n_checks; i++) {
+                free(v->checks[i].subject);
+                free(v->checks[i].sentence);
+        }
+        free(v->checks);
+        free(v->rule);
+        *v = (Verdict) {};
+}
+
+static int emit(Eval *e, const char *code, bool passed, const char *subject, const char *fmt, ...) _printf_(5, 6);
+static int emit(Eval *e, const char *code, bool passed, const char *subject, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL, *sentence = NULL;
+        Verdict *v = &e->verdict;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&sentence, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        s = strdup(subject);
+        if (!s)
+                return -ENOMEM;
+
+        if (v->n_checks >= e->n_alloc_checks) {
+                size_t m = e->n_alloc_checks ? e->n_alloc_checks * 2 : 32;
+                Check *a = reallocarray(v->checks, m, sizeof(Check));
+
+                if (!a)
+                        return -ENOMEM;
+                v->checks = a;
+                e->n_alloc_checks = m;
+        }
+        v->checks[v->n_checks++] = (Check) {
+                .code = code,
+                .passed = passed,
+                .subject = TAKE_PTR(s),
+                .sentence = TAKE_PTR(sentence),
+        };
+        return 0;
+}
+
+/* Appends to a growing list: "a b c". */
+static int list_add(char **l, const char *sep, const char *fmt, ...) _printf_(3, 4);
+static int list_add(char **l, const char *sep, const char *fmt, ...) {
+        _cleanup_free_ char *item = NULL;
+        char *n;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&item, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        if (asprintf(&n, "%s%s%s", *l ?: "", *l ? sep : "", item) < 0)
+                return -ENOMEM;
+        free(*l);
+        *l = n;
+        return 0;
+}
+
+static int group_subject(char **ret, int id) {
+        return asprintf(ret, "group %d", id) < 0 ? -ENOMEM : 0;
+}
+
+/* ---- what kind of device ---- */
+
+static bool is_bridge(const PciDevice *d) {
+        return d->header_type == 1 || (d->class >> 8) == 0x0604;
+}
+
+static bool is_host_bridge(const PciDevice *d) {
+        return (d->class >> 8) == 0x0600;
+}
+
+static bool on_host_driver(const PciDevice *d) {
+        return d->driver && strcmp(d->driver, "vfio-pci") != 0 && strcmp(d->driver, "pci-stub") != 0;
+}
+
+static bool is_requested(const Eval *e, const char *address) {
+        for (size_t i = 0; i < e->n_devices; i++)
+                if (strcmp(e->devices[i]->address, address) == 0)
+                        return true;
+        return false;
+}
+
+/* Members that have to travel with the group: everything but bridges. A member missing from the
+ * snapshot counts as an endpoint, since nothing says it is safe to leave behind. */
+static bool member_is_endpoint(const Eval *e, const char *address) {
+        const PciDevice *d = topology_find_device(e->topology, address);
+        return !d || !is_bridge(d);
+}
+
+static int group_endpoints(const Eval *e, const IommuGroup *g, char **ret) {
+        _cleanup_free_ char *l = NULL;
+        int r;
+
+        for (size_t i = 0; i < g->n_members; i++)
+                if (member_is_endpoint(e, g->members[i])) {
+                        r = list_add(&l, " ", "%s", g->members[i]);
+                        if (r < 0)
+                                return r;
+                }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static int group_requested(const Eval *e, const IommuGroup *g, char **ret) {
+        _cleanup_free_ char *l = NULL;
+        int r;
+
+        for (size_t i = 0; i < g->n_members; i++)
+                if (is_requested(e, g->members[i])) {
+                        r = list_add(&l, " ", "%s", g->members[i]);
+                        if (r < 0)
+                                return r;
+                }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* ---- isolation ---- */
+
+static int check_no_iommu_group(Eval *e) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                int r;
+
+                if (d->iommu_group < 0)
+                        r = emit(e, "no-iommu-group", false, d->address,
+                                 "%s is in no IOMMU group, so nothing isolates its DMA; "
+                                 "enable the IOMMU (intel_iommu=on or amd_iommu=on) or pick another device",
+                                 d->address);
+                else
+                        r = emit(e, "no-iommu-group", true, d->address, "%s is in IOMMU group %d",
+                                 d->address, d->iommu_group);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_not_an_endpoint(Eval *e) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                int r;
+
+                if (is_host_bridge(d))
+                        r = emit(e, "not-an-endpoint", false, d->address,
+                                 "%s is a host bridge, not an endpoint; request the devices behind it instead",
+                                 d->address);
+                else if (is_bridge(d))
+                        r = emit(e, "not-an-endpoint", false, d->address,
+                                 "%s is a PCI bridge, not an endpoint; request the devices behind it instead",
+                                 d->address);
+                else if (d->header_type != 0)
+                        r = emit(e, "not-an-endpoint", false, d->address,
+                                 "%s has header type %u, not an endpoint's 0; request endpoint devices only",
+                                 d->address, d->header_type);
+                else
+                        r = emit(e, "not-an-endpoint", true, d->address, "%s is an endpoint", d->address);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_partial_group(Eval *e) {
+        for (size_t i = 0; i < e->n_groups; i++) {
+                const IommuGroup *g = e->groups[i].group;
+                _cleanup_free_ char *subject = NULL, *missing = NULL, *all = NULL;
+                int r;
+
+                r = group_subject(&subject, e->groups[i].id);
+                if (r < 0)
+                        return r;
+                if (!g) {
+                        r = emit(e, "partial-group", false, subject,
+                                 "IOMMU group %d of %s is not in the topology, so its members are unknown; "
+                                 "retry once the device has settled",
+                                 e->groups[i].id, e->groups[i].first);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+
+                for (size_t j = 0; j < g->n_members; j++)
+                        if (!is_requested(e, g->members[j]) && member_is_endpoint(e, g->members[j])) {
+                                r = list_add(&missing, " ", "%s", g->members[j]);
+                                if (r < 0)
+                                        return r;
+                        }
+                r = group_endpoints(e, g, &all);
+                if (r < 0)
+                        return r;
+
+                if (missing)
+                        r = emit(e, "partial-group", false, subject,
+                                 "the request leaves out %s of IOMMU group %d; request the whole group (%s)",
+                                 missing, g->id, strna(all));
+                else
+                        r = emit(e, "partial-group", true, subject,
+                                 "the request covers every endpoint of IOMMU group %d (%s)", g->id, strna(all));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_group_not_viable(Eval *e) {
+        for (size_t i = 0; i < e->n_groups; i++) {
+                const IommuGroup *g = e->groups[i].group;
+                _cleanup_free_ char *subject = NULL, *offenders = NULL, *drivers = NULL, *requested = NULL, *all = NULL;
+                size_t n = 0;
+                int r;
+
+                if (!g)
+                        continue;       /* partial-group already refused it */
+                r = group_subject(&subject, g->id);
+                if (r < 0)
+                        return r;
+
+                for (size_t j = 0; j < g->n_members; j++) {
+                        const PciDevice *m = topology_find_device(e->topology, g->members[j]);
+
+                        if (!m || is_requested(e, m->address) || is_bridge(m) || !on_host_driver(m))
+                                continue;
+                        r = list_add(&offenders, n == 0 ? "" : " ", "%s", m->address);
+                        if (r >= 0)
+                                r = list_add(&drivers, ", ", "%s", m->driver);
+                        if (r < 0)
+                                return r;
+                        n++;
+                }
+
+                if (n == 0) {
+                        r = emit(e, "group-not-viable", true, subject,
+                                 "no member of IOMMU group %d outside the request is on a host driver", g->id);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+
+                r = group_requested(e, g, &requested);
+                if (r >= 0)
+                        r = group_endpoints(e, g, &all);
+                if (r < 0)
+                        return r;
+                if (n == 1)
+                        r = emit(e, "group-not-viable", false, subject,
+                                 "%s shares IOMMU group %d with %s and is still on %s; "
+                                 "request the whole group (%s) or unbind it",
+                                 offenders, g->id, strna(requested), drivers, strna(all));
+                else
+                        r = emit(e, "group-not-viable", false, subject,
+                                 "%s share IOMMU group %d with %s and are still on host drivers (%s); "
+                                 "request the whole group (%s) or unbind them",
+                                 offenders, g->id, strna(requested), drivers, strna(all));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- bypass ---- */
+
+static int check_noiommu(Eval *e) {
+        const KernelSwitches *k = &e->topology->switches;
+        bool global = k->vfio_noiommu == TRI_YES || k->cmdline_noiommu;
+
+        for (size_t i = 0; i < e->n_groups; i++) {
+                const IommuGroup *g = e->groups[i].group;
+                _cleanup_free_ char *subject = NULL, *why = NULL;
+                int r;
+
+                r = group_subject(&subject, e->groups[i].id);
+                if (r < 0)
+                        return r;
+
+                if (g && g->noiommu)
+                        r = asprintf(&why, "IOMMU group %d is a VFIO no-IOMMU group, so nothing translates its DMA",
+                                     e->groups[i].id);
+                else if (global)
+                        r = asprintf(&why, "vfio runs in unsafe no-IOMMU mode, so nothing translates the DMA of IOMMU group %d",
+                                     e->groups[i].id);
+                if (r < 0)
+                        return -ENOMEM;
+
+                if (!why)
+                        r = emit(e, "noiommu", true, subject, "IOMMU group %d is translated by an IOMMU",
+                                 e->groups[i].id);
+                else if (e->policy->allow_noiommu)
+                        r = emit(e, "noiommu", true, subject, "%s; allowed by allowNoIommu in the policy", why);
+                else
+                        r = emit(e, "noiommu", false, subject,
+                                 "%s; enable the IOMMU and turn off vfio.enable_unsafe_noiommu_mode", why);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_unsafe_interrupts(Eval *e) {
+        const KernelSwitches *k = &e->topology->switches;
+        const char *which;
+
+        if (k->type1_unsafe_interrupts == TRI_YES && k->iommufd_unsafe_interrupts == TRI_YES)
+                which = "vfio_iommu_type1.allow_unsafe_interrupts and iommufd.allow_unsafe_interrupts are";
+        else if (k->type1_unsafe_interrupts == TRI_YES)
+                which = "vfio_iommu_type1.allow_unsafe_interrupts is";
+        else if (k->iommufd_unsafe_interrupts == TRI_YES)
+                which = "iommufd.allow_unsafe_interrupts is";
+        else
+                return emit(e, "unsafe-interrupts", true, "kernel",
+                            "neither vfio_iommu_type1 nor iommufd allows unsafe interrupts");
+
+        if (e->policy->allow_unsafe_interrupts)
+                return emit(e, "unsafe-interrupts", true, "kernel",
+                            "%s Y, so devices can inject interrupts; allowed by allowUnsafeInterrupts in the policy", which);
+        return emit(e, "unsafe-interrupts", false, "kernel",
+                    "%s Y, so devices can inject arbitrary interrupts; set it to N (modprobe.d or the kernel command line)",
+                    which);
+}
+
+static int check_no_interrupt_remapping(Eval *e) {
+        const KernelSwitches *k = &e->topology->switches;
+
+        if (!e->policy->require_interrupt_remapping)
+                return emit(e, "no-interrupt-remapping", true, "kernel",
+                            "interrupt remapping is not required by the policy");
+        if (k->intremap_off)
+                return emit(e, "no-interrupt-remapping", false, "kernel",
+                            "intremap=off is on the kernel command line, so devices can forge interrupts; remove it");
+        switch (k->interrupt_remapping) {
+        case TRI_YES:
+                return emit(e, "no-interrupt-remapping", true, "kernel", "the kernel remaps interrupts");
+        case TRI_NO:
+                return emit(e, "no-interrupt-remapping", false, "kernel",
+                            "the kernel does not remap interrupts, so devices can forge them; "
+                            "enable interrupt remapping in the firmware and the kernel");
+        default:
+                /* unknown fails closed */
+                return emit(e, "no-interrupt-remapping", false, "kernel",
+                            "whether the kernel remaps interrupts is unknown, so it is assumed not to; "
+                            "enable interrupt remapping in the firmware and the kernel");
+        }
+}
+
+static int check_acs_override(Eval *e) {
+        const char *v = e->topology->switches.acs_override;
+
+        if (!v)
+                return emit(e, "acs-override", true, "kernel", "no pcie_acs_override= on the kernel command line");
+        if (e->policy->allow_acs_override)
+                return emit(e, "acs-override", true, "kernel",
+                            "pcie_acs_override=%s is on the kernel command line; allowed by allowAcsOverride in the policy", v);
+        return emit(e, "acs-override", false, "kernel",
+                    "pcie_acs_override=%s is on the kernel command line, so the IOMMU group boundaries are fiction; "
+                    "remove pcie_acs_override= from the kernel command line", v);
+}
+
+static int check_smmu_bypass(Eval *e) {
+        for (size_t i = 0; i < e->n_spans; i++) {
+                const IommuUnit *u = e->spans[i].unit;
+                int r;
+
+                if (!u)
+                        continue;
+                if (u->kind != IOMMU_KIND_SMMU)
+                        r = emit(e, "smmu-bypass", true, u->name, "%s is not an Arm SMMU", u->name);
+                else if (e->topology->switches.smmu_disable_bypass != TRI_NO)
+                        r = emit(e, "smmu-bypass", true, u->name, "%s is an Arm SMMU that does not allow bypass", u->name);
+                else if (e->policy->allow_smmu_bypass)
+                        r = emit(e, "smmu-bypass", true, u->name,
+                                 "%s is an Arm SMMU with disable_bypass=N; allowed by allowSmmuBypass in the policy", u->name);
+                else
+                        r = emit(e, "smmu-bypass", false, u->name,
+                                 "%s is an Arm SMMU with disable_bypass=N, so devices without a domain bypass it; "
+                                 "boot with arm-smmu.disable_bypass=1", u->name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const ReservedRegion *find_region(const IommuGroup *g, ReservedRegionType type) {
+        for (size_t i = 0; i < g->n_regions; i++)
+                if (g->regions[i].type == type)
+                        return &g->regions[i];
+        return NULL;
+}
+
+static int check_direct_mapped_region(Eval *e) {
+        for (size_t i = 0; i < e->n_groups; i++) {
+                const IommuGroup *g = e->groups[i].group;
+                const ReservedRegion *d, *relax;
+                _cleanup_free_ char *subject = NULL;
+                int r;
+
+                if (!g)
+                        continue;
+                r = group_subject(&subject, g->id);
+                if (r < 0)
+                        return r;
+
+                d = find_region(g, RESERVED_REGION_DIRECT);
+                relax = find_region(g, RESERVED_REGION_DIRECT_RELAXABLE);
+                if (d && !e->policy->allow_direct_mapped_regions)
+                        r = emit(e, "direct-mapped-region", false, subject,
+                                 "IOMMU group %d has a direct-mapped region 0x%" PRIx64 "-0x%" PRIx64 " (RMRR/IVMD) "
+                                 "that firmware keeps using for DMA; pick a device without one",
+                                 g->id, d->start, d->end);
+                else if (d)
+                        r = emit(e, "direct-mapped-region", true, subject,
+                                 "IOMMU group %d has a direct-mapped region 0x%" PRIx64 "-0x%" PRIx64 " (RMRR/IVMD); "
+                                 "allowed by allowDirectMappedRegions in the policy",
+                                 g->id, d->start, d->end);
+                else if (relax)
+                        r = emit(e, "direct-mapped-region", true, subject,
+                                 "IOMMU group %d has only a relaxable direct-mapped region 0x%" PRIx64 "-0x%" PRIx64
+                                 ", which the kernel drops for VFIO",
+                                 g->id, relax->start, relax->end);
+                else
+                        r = emit(e, "direct-mapped-region", true, subject,
+                                 "IOMMU group %d has no direct-mapped region", g->id);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- aperture ---- */
+
+static const char *const region_type_table[_RESERVED_REGION_TYPE_MAX] = {
+        [RESERVED_REGION_DIRECT] = "direct",
+        [RESERVED_REGION_DIRECT_RELAXABLE] = "direct-relaxable",
+        [RESERVED_REGION_MSI] = "msi",
+        [RESERVED_REGION_RESERVED] = "reserved",
+};
+
+static const char *region_type_to_string(ReservedRegionType t) {
+        return t >= 0 && t < _RESERVED_REGION_TYPE_MAX ? region_type_table[t] : "unknown";
+}
+
+static unsigned aperture_need(const Eval *e) {
+        unsigned p = e->policy->min_aperture_bits, q = e->request->min_aperture_bits;
+        return p > q ? p : q;
+}
+
+static int check_aperture_unit(Eval *e, const Span *s) {
+        const IommuUnit *u = s->unit;
+        unsigned need = aperture_need(e), w = u ? u->address_width : 0;
+
+        if (!u)
+                return emit(e, "aperture-too-small", true, s->name,
+                            "%s names no IOMMU unit; the aperture is measured when the container is set up", s->name);
+        if (w == 0)
+                return emit(e, "aperture-too-small", true, s->name,
+                            "the address width of %s is not known from sysfs; it is measured when the container is set up",
+                            s->name);
+        if (w < need) {
+                bool policy = e->policy->min_aperture_bits >= e->request->min_aperture_bits;
+                return emit(e, "aperture-too-small", false, s->name,
+                            "%s decodes %u address bits but %s needs %u; pick a device behind a wider IOMMU%s",
+                            s->name, w, policy ? "the policy (minApertureBits)" : "the request", need,
+                            policy ? " or lower minApertureBits in the policy" : " or ask for fewer bits");
+        }
+
+        for (size_t i = 0; i < e->request->n_iova_ranges; i++) {
+                const IovaRange *a = &e->request->iova_ranges[i];
+
+                if (w < 64 && (a->end >> w) != 0)
+                        return emit(e, "aperture-too-small", false, s->name,
+                                    "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " ends beyond the %u-bit aperture of %s "
+                                    "(last address 0x%" PRIx64 "); ask for a range below it",
+                                    a->start, a->end, w, s->name, (UINT64_C(1) << w) - 1);
+        }
+
+        return emit(e, "aperture-too-small", true, s->name, "%s decodes %u address bits (at least %u needed)%s",
+                    s->name, w, need, e->request->n_iova_ranges > 0 ? " and every requested IOVA range fits" : "");
+}
+
+static int check_aperture_regions(Eval *e, const IommuGroup *g) {
+        _cleanup_free_ char *subject = NULL;
+        int r;
+
+        r = group_subject(&subject, g->id);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < e->request->n_iova_ranges; i++) {
+                const IovaRange *a = &e->request->iova_ranges[i];
+
+                for (size_t j = 0; j < g->n_regions; j++) {
+                        const ReservedRegion *x = &g->regions[j];
+
+                        if (a->start <= x->end && x->start <= a->end)
+                                return emit(e, "aperture-too-small", false, subject,
+                                            "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " overlaps the %s reserved region "
+                                            "0x%" PRIx64 "-0x%" PRIx64 " of IOMMU group %d; ask for a range that avoids it",
+                                            a->start, a->end, region_type_to_string(x->type), x->start, x->end, g->id);
+                }
+        }
+        return emit(e, "aperture-too-small", true, subject,
+                    "no requested IOVA range overlaps a reserved region of IOMMU group %d", g->id);
+}
+
+static int check_aperture_too_small(Eval *e) {
+        int r;
+
+        for (size_t i = 0; i < e->n_spans; i++) {
+                r = check_aperture_unit(e, &e->spans[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (e->request->n_iova_ranges == 0)
+                return 0;
+        for (size_t i = 0; i < e->n_groups; i++) {
+                if (!e->groups[i].group)
+                        continue;
+                r = check_aperture_regions(e, e->groups[i].group);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_aperture_mixed(Eval *e) {
+        _cleanup_free_ char *names = NULL, *widths = NULL;
+        unsigned lo = 0, hi = 0;
+        int r;
+
+        for (size_t i = 0; i < e->n_spans; i++) {
+                const IommuUnit *u = e->spans[i].unit;
+
+                r = list_add(&names, " ", "%s", e->spans[i].name);
+                if (r < 0)
+                        return r;
+                if (!u || u->address_width == 0)
+                        continue;
+                r = list_add(&widths, ", ", "%s %u bits", u->name, u->address_width);
+                if (r < 0)
+                        return r;
+                if (lo == 0 || u->address_width < lo)
+                        lo = u->address_width;
+                if (u->address_width > hi)
+                        hi = u->address_width;
+        }
+        e->verdict.effective_aperture_bits = lo;
+
+        if (!names)
+                return 0;
+        if (lo == 0)
+                return emit(e, "aperture-mixed", true, names,
+                            "no address width is known yet; widths are compared when the container is set up");
+        if (lo == hi)
+                return emit(e, "aperture-mixed", true, names, "the request spans one address width (%u bits)", lo);
+
+        switch (e->policy->mixed_apertures) {
+        case MIXED_APERTURES_SPLIT:
+                return emit(e, "aperture-mixed", true, names,
+                            "the request spans IOMMU units of different widths (%s); the policy puts them in separate containers",
+                            widths);
+        case MIXED_APERTURES_ALLOW:
+                return emit(e, "aperture-mixed", true, names,
+                            "the request spans IOMMU units of different widths (%s); the policy allows one container "
+                            "and the narrowest width, %u bits, applies", widths, lo);
+        default:
+                return emit(e, "aperture-mixed", false, names,
+                            "the request spans IOMMU units of different widths (%s) and the policy denies that; "
+                            "request devices behind units of one width, or set mixedApertures to \"split\"", widths);
+        }
+}
+
+/* ---- host ---- */
+
+typedef struct HostCheck {
+        const char *code;
+        HostUse bit;
+        size_t protect;                 /* offset of the bool in Policy */
+        const char *key;                /* the protect key that relaxes it */
+        const char *in_use;             /* "backs a mounted file system" */
+        const char *fix;
+        const char *not_in_use;
+} HostCheck;
+
+static const HostCheck host_checks[] = {
+        { "root-storage", HOST_USE_ROOT_STORAGE, offsetof(Policy, protect_root_storage), "rootStorage",
+          "backs a mounted file system", "unmount it first or pick another device",
+          "backs no mounted file system" },
+        { "routed-interface", HOST_USE_ROUTED_IFACE, offsetof(Policy, protect_routed_interfaces), "routedInterfaces",
+          "has a network interface with an address or a route", "take the interface down first or pick another device",
+          "has no network interface with an address or a route" },
+        { "boot-console", HOST_USE_BOOT_CONSOLE, offsetof(Policy, protect_boot_console), "bootConsole",
+          "is the boot VGA device with the console on it", "move the console to another device first or pick another device",
+          "is not the boot console" },
+};
+
+static int check_host_one(Eval *e, const HostCheck *h) {
+        bool protect = *(const bool *) ((const uint8_t *) e->policy + h->protect);
+
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                const char *detail = d->host_use_detail ?: "in use by the host";
+                int r;
+
+                if (!(d->host_use & h->bit))
+                        r = emit(e, h->code, true, d->address, "%s %s", d->address, h->not_in_use);
+                else if (protect)
+                        r = emit(e, h->code, false, d->address, "%s %s (%s); %s", d->address, h->in_use, detail, h->fix);
+                else
+                        r = emit(e, h->code, true, d->address, "%s %s (%s); allowed because protect.%s is false in the policy",
+                                 d->address, h->in_use, detail, h->key);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_host(Eval *e) {
+        for (size_t i = 0; i < ELEMENTSOF(host_checks); i++) {
+                int r = check_host_one(e, &host_checks[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- authorization ---- */
+
+static bool glob_fits(const char *pattern, const char *s) {
+        return !pattern || fnmatch(pattern, s, 0) == 0;
+}
+
+static bool rule_matches(const PolicyRule *rule, const PciDevice *d) {
+        char vendor[5], device[5], class[7];
+
+        snprintf(vendor, sizeof vendor, "%04x", d->vendor);
+        snprintf(device, sizeof device, "%04x", d->device);
+        snprintf(class, sizeof class, "%06x", d->class & 0xffffffu);
+
+        return glob_fits(rule->match.vendor, vendor) &&
+                glob_fits(rule->match.device, device) &&
+                glob_fits(rule->match.class, class) &&
+                glob_fits(rule->match.address, d->address);
+}
+
+static bool strv_has(char *const *l, const char *s) {
+        if (!s)
+                return false;
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
+
+/* Returns the user or group the rule grants to, NULL if none. */
+static const char *rule_grants(const PolicyRule *rule, const Caller *c, bool *ret_user) {
+        if (strv_has(rule->users, c->user_name)) {
+                *ret_user = true;
+                return c->user_name;
+        }
+        for (const char *const *g = c->group_names; g && *g; g++)
+                if (strv_has(rule->groups, *g)) {
+                        *ret_user = false;
+                        return *g;
+                }
+        return NULL;
+}
+
+static int caller_words(const Caller *c, char **ret) {
+        int k = c->user_name ? asprintf(ret, "user %s", c->user_name) : asprintf(ret, "uid %u", (unsigned) c->uid);
+        return k < 0 ? -ENOMEM : 0;
+}
+
+static void decided(Eval *e, const PolicyRule *rule, bool failed) {
+        /* The rule that refused something explains the verdict best; else the first that decided. */
+        if (e->decided_by_failure)
+                return;
+        if (failed && rule) {
+                e->decided_by = rule->name;
+                e->decided_by_failure = true;
+        } else if (!e->decided_by && rule)
+                e->decided_by = rule->name;
+}
+
+static int check_authorization(Eval *e) {
+        const Caller *c = e->caller;
+        _cleanup_free_ char *who = NULL;
+        int r;
+
+        r = caller_words(c, &who);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                const PolicyRule *rule = NULL;
+                const char *granted;
+                bool as_user = false;
+
+                for (size_t j = 0; j < e->policy->n_rules && !rule; j++)
+                        if (rule_matches(&e->policy->rules[j], d))
+                                rule = &e->policy->rules[j];
+
+                if (!rule) {
+                        decided(e, NULL, c->uid != 0);
+                        if (c->uid == 0)
+                                r = emit(e, "not-authorized", true, d->address,
+                                         "no rule matches %s, and root may use devices no rule covers", d->address);
+                        else
+                                r = emit(e, "not-authorized", false, d->address,
+                                         "no rule matches %s, so only root may use it; ask the administrator for a rule "
+                                         "in /etc/vfiod/policy.d/ that allows %s", d->address, who);
+                } else if (rule->deny) {
+                        decided(e, rule, true);
+                        r = emit(e, "denied-by-rule", false, d->address,
+                                 "rule \"%s\" in %s denies %s; ask the administrator to change that rule",
+                                 rule->name, strna(rule->file), d->address);
+                } else if ((granted = rule_grants(rule, c, &as_user))) {
+                        decided(e, rule, false);
+                        r = emit(e, "not-authorized", true, d->address, "rule \"%s\" in %s allows %s %s to use %s",
+                                 rule->name, strna(rule->file), as_user ? "user" : "group", granted, d->address);
+                } else {
+                        decided(e, rule, true);
+                        r = emit(e, "not-authorized", false, d->address,
+                                 "rule \"%s\" in %s covers %s but lists neither %s nor any of its groups; "
+                                 "ask the administrator to add you to the rule's users or groups",
+                                 rule->name, strna(rule->file), d->address, who);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- driver ---- */
+
+static int (*const checks[])(Eval *e) = {
+        check_no_iommu_group,
+        check_not_an_endpoint,
+        check_partial_group,
+        check_group_not_viable,
+        check_noiommu,
+        check_unsafe_interrupts,
+        check_no_interrupt_remapping,
+        check_acs_override,
+        check_smmu_bypass,
+        check_direct_mapped_region,
+        check_aperture_too_small,
+        check_aperture_mixed,
+        check_host,
+        check_authorization,
+};
+
+static int eval_collect(Eval *e) {
+        const Request *r = e->request;
+        size_t n = 0;
+
+        while (r->devices[n])
+                n++;
+        if (n == 0)
+                return -EINVAL;
+
+        e->devices = calloc(n, sizeof(PciDevice *));
+        e->groups = calloc(n, sizeof(GroupRef));
+        e->spans = calloc(n, sizeof(Span));
+        if (!e->devices || !e->groups || !e->spans)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n; i++) {
+                const PciDevice *d = topology_find_device(e->topology, r->devices[i]);
+                const char *span;
+                bool seen = false;
+
+                if (!d)
+                        return -ENXIO;
+                if (is_requested(e, d->address))
+                        continue;       /* a repeat asks for nothing new */
+                e->devices[e->n_devices++] = d;
+
+                if (d->iommu_group >= 0) {
+                        for (size_t j = 0; j < e->n_groups && !seen; j++)
+                                seen = e->groups[j].id == d->iommu_group;
+                        if (!seen)
+                                e->groups[e->n_groups++] = (GroupRef) {
+                                        .id = d->iommu_group,
+                                        .group = topology_find_group(e->topology, d->iommu_group),
+                                        .first = d->address,
+                                };
+                }
+
+                span = d->iommu_unit ?: d->address;
+                seen = false;
+                for (size_t j = 0; j < e->n_spans && !seen; j++)
+                        seen = strcmp(e->spans[j].name, span) == 0;
+                if (!seen)
+                        e->spans[e->n_spans++] = (Span) {
+                                .name = span,
+                                .unit = d->iommu_unit ? topology_find_unit(e->topology, d->iommu_unit) : NULL,
+                        };
+        }
+
+        for (size_t i = 0; i < r->n_iova_ranges; i++)
+                if (r->iova_ranges[i].start > r->iova_ranges[i].end)
+                        return -EINVAL;
+        return 0;
+}
+
+int policy_evaluate(const Policy *p, const Topology *t, const Request *r, const Caller *c, Verdict *ret) {
+        int k;
+
+        if (!p || !t || !r || !c || !ret || !r->devices || (r->n_iova_ranges > 0 && !r->iova_ranges))
+                return -EINVAL;
+
+        _cleanup_(eval_done) Eval e = {
+                .policy = p,
+                .topology = t,
+                .request = r,
+                .caller = c,
+        };
+
+        k = eval_collect(&e);
+        if (k < 0)
+                return k;
+
+        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                k = checks[i](&e);
+                if (k < 0)
+                        return k;
+        }
+
+        e.verdict.allowed = true;
+        for (size_t i = 0; i < e.verdict.n_checks; i++)
+                if (!e.verdict.checks[i].passed)
+                        e.verdict.allowed = false;
+        if (e.decided_by) {
+                e.verdict.rule = strdup(e.decided_by);
+                if (!e.verdict.rule)
+                        return -ENOMEM;
+        }
+
+        *ret = e.verdict;
+        e.verdict = (Verdict) {};
+        return 0;
+}

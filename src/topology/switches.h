@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "topology.h"
+
+/* Pure: fill the command-line part of KernelSwitches from a command line. */
+int kernel_switches_parse_cmdline(const char *cmdline, KernelSwitches *s);
+/* Read everything now: command line, module parameters, interrupt remapping. */
+int kernel_switches_read(KernelSwitches *ret);
+void kernel_switches_done(KernelSwitches *s);

@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <libudev.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iommu-group.h"
+#include "macro.h"
+#include "pci-device.h"
+#include "strv.h"
+#include "switches.h"
+#include "topology-scan.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
+
+void topology_done(Topology *t) {
+        for (size_t i = 0; i < t->n_devices; i++)
+                pci_device_done(&t->devices[i]);
+        free(t->devices);
+        for (size_t i = 0; i < t->n_groups; i++)
+                iommu_group_done(&t->groups[i]);
+        free(t->groups);
+        iommu_unit_list_done(&t->units);
+        kernel_switches_done(&t->switches);
+        *t = (Topology) {};
+}
+
+static int device_cmp(const void *a, const void *b) {
+        return strcmp(((const PciDevice *) a)->address, ((const PciDevice *) b)->address);
+}
+
+/* (Re)build one group from the device list and its sysfs directory. */
+static int group_refresh(Topology *t, int id) {
+        _cleanup_(iommu_group_done) IommuGroup g = { .id = -1 };
+        IommuGroup *slot = (IommuGroup *) topology_find_group(t, id);
+        int r;
+
+        for (size_t i = 0; i < t->n_devices; i++)
+                if (t->devices[i].iommu_group == id) {
+                        r = strv_push_n(&g.members, &g.n_members, t->devices[i].address);
+                        if (r < 0)
+                                return r;
+                }
+
+        if (g.n_members == 0) {
+                /* Gone: drop the slot. */
+                if (slot) {
+                        size_t idx = slot - t->groups;
+                        iommu_group_done(slot);
+                        memmove(slot, slot + 1, (t->n_groups - idx - 1) * sizeof(IommuGroup));
+                        t->n_groups--;
+                }
+                return 0;
+        }
+
+        r = iommu_group_read(id, &g);
+        if (r < 0)
+                return r;
+
+        if (slot) {
+                iommu_group_done(slot);
+                *slot = g;
+        } else {
+                IommuGroup *n = reallocarray(t->groups, t->n_groups + 1, sizeof(IommuGroup));
+                size_t pos = 0;
+
+                if (!n)
+                        return -ENOMEM;
+                t->groups = n;
+                while (pos < t->n_groups && t->groups[pos].id < id)
+                        pos++;
+                memmove(t->groups + pos + 1, t->groups + pos, (t->n_groups - pos) * sizeof(IommuGroup));
+                t->groups[pos] = g;
+                t->n_groups++;
+        }
+        g = (IommuGroup) { .id = -1 };
+        return 0;
+}
+
+static int int_cmp(const void *a, const void *b) {
+        int x = *(const int *) a, y = *(const int *) b;
+        return (x > y) - (x < y);
+}
+
+int topology_scan(struct udev *udev, Topology *ret) {
+        _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = NULL;
+        _cleanup_(topology_done) Topology t = {};
+        _cleanup_free_ int *ids = NULL;
+        struct udev_list_entry *entry;
+        int r;
+
+        r = iommu_units_scan(udev, &t.units);
+        if (r < 0)
+                return r;
+
+        e = udev_enumerate_new(udev);
+        if (!e)
+                return -ENOMEM;
+        r = udev_enumerate_add_match_subsystem(e, "pci");
+        if (r < 0)
+                return r;
+        r = udev_enumerate_scan_devices(e);
+        if (r < 0)
+                return r;
+
+        udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
+                _cleanup_(udev_device_unrefp) struct udev_device *d = NULL;
+                PciDevice *n;
+
+                if (t.n_devices >= TOPOLOGY_DEVICES_MAX)
+                        return -E2BIG;
+                d = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
+                if (!d)
+                        continue;
+                n = reallocarray(t.devices, t.n_devices + 1, sizeof(PciDevice));
+                if (!n)
+                        return -ENOMEM;
+                t.devices = n;
+                r = pci_device_read(d, &t.devices[t.n_devices]);
+                if (r == -ENODEV || r == -EINVAL)
+                        continue;  /* vanished, or not a PCI function we can name */
+                if (r < 0)
+                        return r;
+                t.n_devices++;
+        }
+        if (t.n_devices > 1)
+                qsort(t.devices, t.n_devices, sizeof(PciDevice), device_cmp);
+
+        /* Distinct group ids, each read once. */
+        ids = calloc(t.n_devices + 1, sizeof(int));
+        if (!ids)
+                return -ENOMEM;
+        size_t n_ids = 0;
+        for (size_t i = 0; i < t.n_devices; i++)
+                if (t.devices[i].iommu_group >= 0)
+                        ids[n_ids++] = t.devices[i].iommu_group;
+        qsort(ids, n_ids, sizeof(int), int_cmp);
+        for (size_t i = 0; i < n_ids; i++) {
+                if (i > 0 && ids[i] == ids[i - 1])
+                        continue;
+                r = group_refresh(&t, ids[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = t;
+        t = (Topology) {};
+        return 0;
+}
+
+int topology_update_device(Topology *t, struct udev_device *d, const char *action) {
+        const char *name = udev_device_get_sysname(d);
+        PciDevice *slot = (PciDevice *) topology_find_device(t, name);
+        int old_group = slot ? slot->iommu_group : -1, new_group = -1;
+        int r;
+
+        if (action && strcmp(action, "remove") == 0) {
+                if (!slot)
+                        return 0;
+                size_t idx = slot - t->devices;
+                pci_device_done(slot);
+                memmove(slot, slot + 1, (t->n_devices - idx - 1) * sizeof(PciDevice));
+                t->n_devices--;
+        } else {
+                PciDevice p;
+
+                r = pci_device_read(d, &p);
+                if (r == -ENODEV) {
+                        /* Gone between the event and our read: treat as removed. */
+                        return slot ? topology_update_device(t, d, "remove") : 0;
+                }
+                if (r < 0)
+                        return r;
+                new_group = p.iommu_group;
+
+                if (slot) {
+                        pci_device_done(slot);
+                        *slot = p;
+                } else {
+                        PciDevice *n;
+                        size_t pos = 0;
+
+                        if (t->n_devices >= TOPOLOGY_DEVICES_MAX) {
+                                pci_device_done(&p);
+                                return -E2BIG;
+                        }
+                        n = reallocarray(t->devices, t->n_devices + 1, sizeof(PciDevice));
+                        if (!n) {
+                                pci_device_done(&p);
+                                return -ENOMEM;
+                        }
+                        t->devices = n;
+                        while (pos < t->n_devices && strcmp(t->devices[pos].address, p.address) < 0)
+                                pos++;
+                        memmove(t->devices + pos + 1, t->devices + pos, (t->n_devices - pos) * sizeof(PciDevice));
+                        t->devices[pos] = p;
+                        t->n_devices++;
+                }
+        }
+
+        if (old_group >= 0) {
+                r = group_refresh(t, old_group);
+                if (r < 0)
+                        return r;
+        }
+        if (new_group >= 0 && new_group != old_group) {
+                r = group_refresh(t, new_group);
+                if (r < 0)
+                        return r;
+        }
+        return 1;
+}

@@ -813,11 +813,13 @@ int policy_parse_text(const char *path, const char *text, size_t len, Policy *p,
                 return r;
 
         /* Everything checked: commit. The only failure left is memory, and it leaves p as it was. */
-        merged = reallocarray(p->rules, p->n_rules + c.n_rules + 1, sizeof(PolicyRule));
-        if (!merged)
-                return -ENOMEM;
-        if (c.n_rules > 0)
+        merged = p->rules;
+        if (c.n_rules > 0) {
+                merged = reallocarray(p->rules, p->n_rules + c.n_rules, sizeof(PolicyRule));
+                if (!merged)
+                        return -ENOMEM;
                 memcpy(merged + p->n_rules, c.rules, c.n_rules * sizeof(PolicyRule));
+        }
 
         c.staged.rules = merged;
         c.staged.n_rules = p->n_rules + c.n_rules;

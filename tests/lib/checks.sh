@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Sourced by test scripts (in the guest as ./checks.sh): TAP-style checks, the script fails if any check failed.
-passed=0
-failed=0
+_checks_passed=0
+_checks_failed=0
 BROKER=/run/vfiod/io.vfiod.Broker
 
-ok() { echo "ok - $*"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $*"; failed=$((failed + 1)); }
+ok() { echo "ok - $*"; _checks_passed=$((_checks_passed + 1)); }
+not_ok() { echo "not ok - $*"; _checks_failed=$((_checks_failed + 1)); }
 
-# check DESCRIPTION CMD...: passes when CMD succeeds.
+# check DESCRIPTION CMD...: passes when CMD succeeds. CMD's output is dropped here, so a caller
+# never redirects (which would swallow the ok/not ok line too).
 check() {
     local desc=$1; shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+    if "$@" >/dev/null; then ok "$desc"; else not_ok "$desc"; fi
 }
 
 # check_eq DESCRIPTION EXPECTED ACTUAL
@@ -19,8 +20,8 @@ check_eq() {
 }
 
 finish() {
-    echo "# $passed checks passed, $failed failed"
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+    echo "# $_checks_passed checks passed, $_checks_failed failed"
+    [ "$_checks_failed" -eq 0 ] && [ "$_checks_passed" -gt 0 ]
 }
 
 # check_jq DESCRIPTION FILTER JSON: passes when the jq FILTER is true for JSON.

@@ -553,6 +553,9 @@ static int check_aperture_regions(Eval *e, const IommuGroup *g) {
                 for (size_t j = 0; j < g->n_regions; j++) {
                         const ReservedRegion *x = &g->regions[j];
 
+                        /* vfio_iommu_type1 does not carve relaxable direct regions out of the IOVA space */
+                        if (x->type == RESERVED_REGION_DIRECT_RELAXABLE)
+                                continue;
                         if (a->start <= x->end && x->start <= a->end)
                                 return emit(e, "aperture-too-small", false, subject,
                                             "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " overlaps the %s reserved region "
@@ -775,6 +778,13 @@ static int check_authorization(Eval *e) {
                         decided(e, rule, true);
                         r = emit(e, "denied-by-rule", false, d->address,
                                  "rule \"%s\" in %s denies %s; ask the administrator to change that rule",
+                                 rule->name, strna(rule->file), d->address);
+                } else if (c->uid == 0) {
+                        /* Allow rules add users; they do not take the machine away from root
+                         * (the libvirt hook runs as root). Keeping root off takes a deny rule. */
+                        decided(e, rule, false);
+                        r = emit(e, "not-authorized", true, d->address,
+                                 "rule \"%s\" in %s allows %s, and root may use what a rule allows",
                                  rule->name, strna(rule->file), d->address);
                 } else if ((granted = rule_grants(rule, c, &as_user))) {
                         decided(e, rule, false);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,7 +94,8 @@ static void parse_ctx_done(ParseCtx *c) {
         rules_free(c->rules, c->n_rules);
 }
 
-/* Error messages quote what the file said; keep them one printable line of bounded length. */
+/* Error messages quote what the file said; keep them one line of printable ASCII of bounded length,
+ * so a cut never splits a UTF-8 sequence and the message can go into any JSON reply as is. */
 static char *sanitize(const char *s) {
         size_t n = strnlen(s, 64);
         char *t = strndup(s, n);
@@ -101,7 +103,7 @@ static char *sanitize(const char *s) {
         if (!t)
                 return NULL;
         for (char *p = t; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f || *p == '"' || *p == '\\')
                         *p = '?';
         return t;
 }
@@ -152,11 +154,14 @@ static int fail_here(ParseCtx *c, int error, bool at_key, const char *fmt, ...) 
         return fail_at_offset(c, error, offset, "%s", what);
 }
 
+/* The schema is five levels deep and unknown keys stop the walk, so the path never fills up. */
 static void where_push_key(ParseCtx *c, const char *key) {
+        assert(c->where.n < ELEMENTSOF(c->where.segments));
         c->where.segments[c->where.n++] = (JsonPathSegment) { .key = key };
 }
 
 static void where_push_index(ParseCtx *c, size_t i) {
+        assert(c->where.n < ELEMENTSOF(c->where.segments));
         c->where.segments[c->where.n++] = (JsonPathSegment) { .index = i };
 }
 
@@ -587,8 +592,9 @@ static int parse_rule_name(ParseCtx *c, json_object *v, void *dest) {
                 if (strcmp(c->existing->rules[i].name, s) == 0)
                         return fail_here(c, -EEXIST, false,
                                          "rule name \"%s\" is already used in %s; expected a name no other rule has",
-                                         s, c->existing->rules[i].file);
-        for (size_t i = 0; i < c->n_rules; i++)
+                                         s, strna(c->existing->rules[i].file));
+        /* the last entry is the rule being parsed */
+        for (size_t i = 0; i + 1 < c->n_rules; i++)
                 if (strcmp(c->rules[i].name, s) == 0)
                         return fail_here(c, -EEXIST, false,
                                          "rule name \"%s\" is already used earlier in this file; expected a name no other rule has",
@@ -687,7 +693,7 @@ static int parse_syntax(ParseCtx *c, json_object **ret) {
         _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
         enum json_tokener_error e;
-        size_t end = SIZE_MAX;
+        size_t end;
 
         tok = json_tokener_new_ex(POLICY_JSON_DEPTH_MAX);
         if (!tok)
@@ -697,29 +703,32 @@ static int parse_syntax(ParseCtx *c, json_object **ret) {
 
         o = json_tokener_parse_ex(tok, c->text, (int) c->len);
         e = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
         if (e == json_tokener_continue && c->len > 0) {
                 /* A bare number at the very end is only complete once something follows it. */
                 o = json_tokener_parse_ex(tok, "\n", 1);
                 e = json_tokener_get_error(tok);
-                if (e == json_tokener_success)
-                        end = c->len;
+                end = c->len;
         }
+
         if (e == json_tokener_continue)
                 return fail_at_offset(c, -EBADMSG, c->len,
                                       "unexpected end of file; expected the rest of a JSON object");
         if (e == json_tokener_error_depth)
-                return fail_at_offset(c, -EBADMSG, json_tokener_get_parse_end(tok),
+                return fail_at_offset(c, -EBADMSG, end,
                                       "nesting is too deep; expected at most %d levels of objects and arrays",
                                       POLICY_JSON_DEPTH_MAX);
+        /* json-c 0.18 in strict mode refuses any byte >= 0x80 in a string value (json-c issue #875),
+         * even valid UTF-8, which was checked above. Every value a policy has is ASCII anyway: say that. */
+        if ((e == json_tokener_error_parse_utf8_string || e == json_tokener_error_parse_string) &&
+            end < c->len && (unsigned char) c->text[end] >= 0x80)
+                return fail_at_offset(c, -EBADMSG, end,
+                                      "non-ASCII character in a string value; expected ASCII, "
+                                      "as in every name, pattern and account a policy has");
         if (e != json_tokener_success)
-                return fail_at_offset(c, -EBADMSG, json_tokener_get_parse_end(tok),
-                                      "invalid JSON (%s); expected JSON as in RFC 8259",
+                return fail_at_offset(c, -EBADMSG, end, "invalid JSON (%s); expected JSON as in RFC 8259",
                                       json_tokener_error_desc(e));
 
-        if (end == SIZE_MAX)
-                end = json_tokener_get_parse_end(tok);
-        if (end > c->len)
-                end = c->len;
         for (; end < c->len; end++)
                 if (!strchr(" \t\r\n", c->text[end]))
                         return fail_at_offset(c, -EBADMSG, end,

@@ -4,13 +4,16 @@ set -u
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
-echo "Booted $(uname -r) with $(cat /sys/class/iommu/*/intel-iommu/cap >/dev/null 2>&1 && echo "an Intel IOMMU")."
+echo "Booted $(uname -r) under QEMU with an emulated Intel IOMMU; vfiod is installed, not yet running."
 run systemctl start vfiod.socket
-run varlinkctl introspect /run/vfiod/io.vfiod.Broker io.vfiod.Broker
-say "varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.GetInfo '{}'"
-out=$(varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.GetInfo '{}')
-jq . <<<"$out"
-
-say "the IOMMU units, in short"
-jq -r '.iommuUnits[] | "\(.name)  \(.kind)  \(.addressWidthBits // "?") bits  (\(.addressWidthSource))  serves \(.devices | length) devices"' <<<"$out"
+run vfiodctl info
+run vfiodctl groups
+run vfiodctl list
+say "vfiodctl explain 0000:02:01.0      # one e1000 of the shared bridge group"
+vfiodctl explain 0000:02:01.0
+say "vfiodctl explain 0000:00:06.0      # the root disk"
+vfiodctl explain 0000:00:06.0
+say "vfiodctl explain --uid=nobody 0000:00:03.0"
+vfiodctl explain --uid=nobody 0000:00:03.0
+run varlinkctl introspect /run/vfiod/io.vfiod.Broker io.vfiod.Broker | head -n 12
 run systemctl status --no-pager --lines=3 vfiod.service

@@ -3,9 +3,10 @@
 # The daemon started by hand (no socket passed) binds its socket, serves several clients, refuses
 # bad calls, and on SIGTERM exits 0, cleanly: under ASan/UBSan this is where leaks and undefined
 # behaviour show, because the exit status and stderr of the daemon itself are checked.
-#   test-lifecycle.sh VFIOD FIXTURE-DIR
+#   test-lifecycle.sh VFIOD FIXTURE-DIR [valgrind]
+# With "valgrind", the daemon runs under memcheck and any definite leak or memory error fails.
 set -u
-vfiod=$1 fixture=$2
+vfiod=$1 fixture=$2 mode=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ -z "${VFIOD_LIFECYCLE_INNER:-}" ]; then
@@ -13,16 +14,21 @@ if [ -z "${VFIOD_LIFECYCLE_INNER:-}" ]; then
     # be a mount point (we may be in a chroot), so only /run is made private before covering it.
     exec env VFIOD_LIFECYCLE_INNER=1 unshare --mount --propagation unchanged -- \
         bash -c 'mount --make-rprivate /run && mount -t tmpfs tmpfs /run &&
-                 exec "$(dirname "$0")/run-fixture" "$2" -- bash "$0" "$1" "$2"' \
-        "$here/test-lifecycle.sh" "$vfiod" "$fixture"
+                 exec "$(dirname "$0")/run-fixture" "$2" -- bash "$0" "$1" "$2" "$3"' \
+        "$here/test-lifecycle.sh" "$vfiod" "$fixture" "$mode"
 fi
 
 . "$here/../lib/checks.sh"
 export VFIOD_POLICY_PATH=/nonexistent
 log=$(mktemp)
-"$vfiod" 2>"$log" &
+wrap=()
+if [ "$mode" = valgrind ]; then
+    wrap=(valgrind --quiet --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite
+          --error-exitcode=99)
+fi
+"${wrap[@]}" "$vfiod" 2>"$log" &
 pid=$!
-for _ in $(seq 100); do [ -S "$BROKER" ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -S "$BROKER" ] && break; sleep 0.05; done
 check "binds $BROKER when started by hand" test -S "$BROKER"
 check_eq "socket is world-connectable (policy decides, not the mode)" 666 "$(stat -c %a "$BROKER")"
 
@@ -41,11 +47,11 @@ check "alive" kill -0 "$pid"
 kill -TERM "$pid"
 wait "$pid"
 check_eq "exit status after SIGTERM" 0 "$?"
-if grep -qE "Sanitizer|runtime error" "$log"; then
+if grep -qE "Sanitizer|runtime error|definitely lost|Invalid (read|write)|uninitialised" "$log"; then
     cat "$log"
-    not_ok "sanitizers reported problems"
+    not_ok "sanitizers or valgrind reported problems"
 else
-    ok "no sanitizer reports"
+    ok "no sanitizer or valgrind reports"
 fi
 rm -f "$log"
 finish

@@ -71,12 +71,12 @@ int verb_explain(int argc, char *argv[]) {
         _cleanup_(table_freep) Table *t = NULL;
         static const char *const headers[] = { "", "CHECK", "SUBJECT", "WHY" };
         sd_json_variant *reply = NULL, *checks;
-        char address[PCI_ADDRESS_MAX];
+        char address[CTL_PCI_ADDRESS_MAX];
         const char *reason;
         int allowed, r;
 
         /* Catch typos here, with a message that says what is wrong, rather than as NoSuchDevice. */
-        r = pci_address_normalize(argv[0], address, &reason);
+        r = ctl_pci_address_parse(argv[0], address, &reason);
         if (r < 0) {
                 char given[TEXT_MAX];
 

@@ -4,27 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hexdecoct.h"
 #include "ctl-pci.h"
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 /* Parse 1..max_digits hex digits at *p, stopping at the first non-digit. */
 static int parse_hex(const char **p, size_t max_digits, uint32_t *ret) {
         uint32_t v = 0;
         size_t n = 0;
 
-        for (; hexval(**p) >= 0; (*p)++) {
+        for (; unhexchar(**p) >= 0; (*p)++) {
                 if (++n > max_digits)
                         return -ERANGE;
-                v = (v << 4) | (uint32_t) hexval(**p);
+                v = (v << 4) | (uint32_t) unhexchar(**p);
         }
         if (n == 0)
                 return -EINVAL;
@@ -33,7 +24,7 @@ static int parse_hex(const char **p, size_t max_digits, uint32_t *ret) {
         return 0;
 }
 
-int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_MAX], const char **ret_reason) {
+int ctl_pci_address_parse(const char *s, char ret[static CTL_PCI_ADDRESS_MAX], const char **ret_reason) {
         uint32_t domain = 0, bus, dev, fn;
         const char *p = s;
         size_t colons = 0;
@@ -74,7 +65,7 @@ int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_MAX], const
                 return -EINVAL;
         }
 
-        (void) snprintf(ret, PCI_ADDRESS_MAX, "%04x:%02x:%02x.%x", domain, bus, dev, fn);
+        (void) snprintf(ret, CTL_PCI_ADDRESS_MAX, "%04x:%02x:%02x.%x", domain, bus, dev, fn);
         *ret_reason = NULL;
         return 0;
 }

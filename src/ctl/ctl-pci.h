@@ -4,9 +4,9 @@
 #include <stddef.h>
 
 /* "0000:00:1f.7" plus NUL; a domain wider than four digits (Intel VMD) needs up to eight. */
-#define PCI_ADDRESS_MAX sizeof("ffffffff:ff:1f.7")
+#define CTL_PCI_ADDRESS_MAX sizeof("ffffffff:ff:1f.7")
 
 /* Check a PCI address given by a person and write it the way sysfs spells it (DDDD:BB:DD.F, lowercase).
  * Accepts DDDD:BB:DD.F and BB:DD.F (domain 0000), any case. On failure returns -EINVAL and says why
  * in *ret_reason. */
-int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_MAX], const char **ret_reason);
+int ctl_pci_address_parse(const char *s, char ret[static CTL_PCI_ADDRESS_MAX], const char **ret_reason);

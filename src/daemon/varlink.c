@@ -59,11 +59,12 @@ static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
         return sd_varlink_reply(link, v);
 }
 
-static int vl_method_list_devices(sd_varlink *link, sd_json_variant *parameters,
-                                  sd_varlink_method_flags_t flags, void *userdata) {
+typedef int (*QueryFunc)(const Topology *t, const Policy *p, const Caller *c, sd_json_variant **ret);
+
+/* The parameterless queries judged for the caller: ListDevices, ListGroups. */
+static int reply_query(sd_varlink *link, sd_json_variant *parameters, Manager *m, QueryFunc query) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_(caller_info_done) CallerInfo c = {};
-        Manager *m = userdata;
         int r;
 
         r = dispatch_none(link, parameters);
@@ -72,29 +73,20 @@ static int vl_method_list_devices(sd_varlink *link, sd_json_variant *parameters,
         r = prepare_decision(link, m, &c);
         if (r <= 0)
                 return r;
-        r = query_list_devices(&m->topology, &m->policy, &c.caller, &v);
+        r = query(&m->topology, &m->policy, &c.caller, &v);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
         return sd_varlink_reply(link, v);
 }
 
+static int vl_method_list_devices(sd_varlink *link, sd_json_variant *parameters,
+                                  sd_varlink_method_flags_t flags, void *userdata) {
+        return reply_query(link, parameters, userdata, query_list_devices);
+}
+
 static int vl_method_list_groups(sd_varlink *link, sd_json_variant *parameters,
                                  sd_varlink_method_flags_t flags, void *userdata) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
-        _cleanup_(caller_info_done) CallerInfo c = {};
-        Manager *m = userdata;
-        int r;
-
-        r = dispatch_none(link, parameters);
-        if (r != 0)
-                return r;
-        r = prepare_decision(link, m, &c);
-        if (r <= 0)
-                return r;
-        r = query_list_groups(&m->topology, &m->policy, &c.caller, &v);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        return sd_varlink_reply(link, v);
+        return reply_query(link, parameters, userdata, query_list_groups);
 }
 
 #define REQUEST_DEVICES_MAX 256
@@ -107,10 +99,10 @@ typedef struct ExplainParams {
 
 /* Validate and canonicalise the devices of a request: one "device" or a "devices" array,
  * bounded, each a well-formed PCI address, no duplicates. Returns a NULL-terminated array of
- * PCI_ADDRESS_STRLEN+1 buffers in *ret_buf and pointers into it in *ret. */
+ * PCI_ADDRESS_STRLEN_MAX+1 buffers in *ret_buf and pointers into it in *ret. */
 static int request_devices(sd_varlink *link, const char *device, sd_json_variant *devices,
-                           char (**ret_buf)[PCI_ADDRESS_STRLEN + 1], const char ***ret) {
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN + 1] = NULL;
+                           char (**ret_buf)[PCI_ADDRESS_STRLEN_MAX + 1], const char ***ret) {
+        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
         _cleanup_free_ const char **list = NULL;
         size_t n;
 
@@ -154,7 +146,7 @@ static int vl_method_explain(sd_varlink *link, sd_json_variant *parameters,
         };
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_(caller_info_done) CallerInfo c = {}, as = {};
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN + 1] = NULL;
+        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
         _cleanup_free_ const char **devices = NULL;
         ExplainParams p = { .uid = -1 };
         const char *missing = NULL;

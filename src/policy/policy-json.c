@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexdecoct.h"
 #include "macro.h"
 #include "policy-json.h"
 
@@ -81,23 +82,13 @@ static bool path_is_target(const Scan *s) {
         return true;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
 static int read_u16(const char *p, size_t avail, uint32_t *ret) {
         uint32_t v = 0;
 
         if (avail < 4)
                 return -EBADMSG;
         for (size_t i = 0; i < 4; i++) {
-                int d = unhex(p[i]);
+                int d = unhexchar(p[i]);
                 if (d < 0)
                         return -EBADMSG;
                 v = (v << 4) | (uint32_t) d;

@@ -2,51 +2,52 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hexdecoct.h"
 #include "pci-address.h"
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_STRLEN + 1]) {
-        /* Layout: hhhh:hh:hh.h — checked character by character, no sscanf leniency. */
-        static const char layout[] = "hhhh:hh:hh.h";
-        char out[PCI_ADDRESS_STRLEN + 1];
+int pci_address_normalize(const char *s, char ret[static PCI_ADDRESS_STRLEN_MAX + 1]) {
+        char out[PCI_ADDRESS_STRLEN_MAX + 1];
+        size_t len, dlen;
         int dev, fn;
 
-        if (!s || strnlen(s, PCI_ADDRESS_STRLEN + 1) != PCI_ADDRESS_STRLEN)
+        if (!s)
+                return -EINVAL;
+        len = strnlen(s, PCI_ADDRESS_STRLEN_MAX + 1);
+        if (len < 12 || len > PCI_ADDRESS_STRLEN_MAX)
                 return -EINVAL;
 
-        for (size_t i = 0; i < PCI_ADDRESS_STRLEN; i++) {
-                if (layout[i] == 'h') {
-                        int v = hexval(s[i]);
+        /* Checked character by character against "D…D:bb:dd.f", no sscanf leniency. */
+        dlen = len - 8;
+        for (size_t i = 0; i < len; i++) {
+                bool sep = i == dlen || i == dlen + 3 || i == dlen + 6;
+
+                if (sep) {
+                        if (s[i] != (i == dlen + 6 ? '.' : ':'))
+                                return -EINVAL;
+                        out[i] = s[i];
+                } else {
+                        int v = unhexchar(s[i]);
                         if (v < 0)
                                 return -EINVAL;
                         out[i] = "0123456789abcdef"[v];
-                } else {
-                        if (s[i] != layout[i])
-                                return -EINVAL;
-                        out[i] = s[i];
                 }
         }
-        out[PCI_ADDRESS_STRLEN] = '\0';
+        out[len] = '\0';
 
-        dev = hexval(out[8]) * 16 + hexval(out[9]);
-        fn = hexval(out[11]);
+        /* Longer domains are printed without leading zeros, so "00000:..." names nothing. */
+        if (dlen > 4 && out[0] == '0')
+                return -EINVAL;
+
+        dev = unhexchar(out[dlen + 4]) * 16 + unhexchar(out[dlen + 5]);
+        fn = unhexchar(out[dlen + 7]);
         if (dev > 0x1f || fn > 7)
                 return -EINVAL;
 
-        memcpy(ret, out, sizeof(out));
+        memcpy(ret, out, len + 1);
         return 0;
 }
 
 bool pci_address_is_valid(const char *s) {
-        char buf[PCI_ADDRESS_STRLEN + 1];
+        char buf[PCI_ADDRESS_STRLEN_MAX + 1];
         return pci_address_normalize(s, buf) >= 0 && strcmp(buf, s) == 0;
 }

@@ -15,8 +15,8 @@
 #include "host-use.h"
 #include "log.h"
 #include "macro.h"
+#include "udev-util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
 
 #define BLOCK_DEPTH_MAX 8
 #define DETAIL_MAX 256

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hexdecoct.h"
 #include "intel-iommu.h"
 
 /* sysfs prints these registers with "%llx\n": accept exactly that and nothing else,
@@ -14,19 +15,14 @@ int parse_hex_u64(const char *s, uint64_t *ret) {
                 return -EINVAL;
 
         for (; *s && *s != '\n'; s++, n++) {
-                unsigned d;
+                int d;
 
                 if (n >= 16)
                         return -ERANGE;
-                if (*s >= '0' && *s <= '9')
-                        d = *s - '0';
-                else if (*s >= 'a' && *s <= 'f')
-                        d = *s - 'a' + 10;
-                else if (*s >= 'A' && *s <= 'F')
-                        d = *s - 'A' + 10;
-                else
+                d = unhexchar(*s);
+                if (d < 0)
                         return -EINVAL;
-                v = (v << 4) | d;
+                v = (v << 4) | (unsigned) d;
         }
         if (n == 0)
                 return -EINVAL;

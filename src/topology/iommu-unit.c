@@ -7,9 +7,8 @@
 #include "iommu-unit.h"
 #include "macro.h"
 #include "strv.h"
+#include "udev-util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
 
 static const char *const kind_table[_IOMMU_KIND_MAX] = {
         [IOMMU_KIND_INTEL] = "intel",
@@ -158,45 +157,27 @@ static int unit_cmp(const void *a, const void *b) {
         return strcmp(((const IommuUnit *) a)->name, ((const IommuUnit *) b)->name);
 }
 
+static int unit_add(struct udev_device *d, void *userdata) {
+        IommuUnitList *l = userdata;
+        IommuUnit *n;
+
+        if (l->n_units >= IOMMU_UNITS_MAX)
+                return -E2BIG;
+        n = reallocarray(l->units, l->n_units + 1, sizeof(IommuUnit));
+        if (!n)
+                return -ENOMEM;
+        l->units = n;
+        l->units[l->n_units++] = (IommuUnit) {};
+        return unit_from_udev(d, &l->units[l->n_units - 1]);
+}
+
 int iommu_units_scan(struct udev *udev, IommuUnitList *ret) {
-        _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = NULL;
         _cleanup_(iommu_unit_list_done) IommuUnitList l = {};
-        struct udev_list_entry *entry;
         int r;
 
-        e = udev_enumerate_new(udev);
-        if (!e)
-                return -ENOMEM;
-        r = udev_enumerate_add_match_subsystem(e, "iommu");
+        r = udev_foreach_device(udev, "iommu", unit_add, &l);
         if (r < 0)
                 return r;
-        r = udev_enumerate_scan_devices(e);
-        if (r < 0)
-                return r;
-
-        udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
-                _cleanup_(udev_device_unrefp) struct udev_device *d = NULL;
-                IommuUnit *n;
-
-                if (l.n_units >= IOMMU_UNITS_MAX)
-                        return -E2BIG;
-
-                d = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
-                if (!d)
-                        continue; /* vanished while we looked */
-
-                n = reallocarray(l.units, l.n_units + 1, sizeof(IommuUnit));
-                if (!n)
-                        return -ENOMEM;
-                l.units = n;
-                l.units[l.n_units] = (IommuUnit) {};
-                l.n_units++;
-
-                r = unit_from_udev(d, &l.units[l.n_units - 1]);
-                if (r < 0)
-                        return r;
-        }
-
         if (l.n_units > 0)
                 qsort(l.units, l.n_units, sizeof(IommuUnit), unit_cmp);
         *ret = l;

@@ -10,9 +10,8 @@
 #include "strv.h"
 #include "switches.h"
 #include "topology-scan.h"
+#include "udev-util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
 
 void topology_done(Topology *t) {
         for (size_t i = 0; i < t->n_devices; i++)
@@ -83,47 +82,37 @@ static int int_cmp(const void *a, const void *b) {
         return (x > y) - (x < y);
 }
 
+static int device_add(struct udev_device *d, void *userdata) {
+        Topology *t = userdata;
+        PciDevice *n;
+        int r;
+
+        if (t->n_devices >= TOPOLOGY_DEVICES_MAX)
+                return -E2BIG;
+        n = reallocarray(t->devices, t->n_devices + 1, sizeof(PciDevice));
+        if (!n)
+                return -ENOMEM;
+        t->devices = n;
+        r = pci_device_read(d, &t->devices[t->n_devices]);
+        if (r == -ENODEV || r == -EINVAL)
+                return 0;  /* vanished, or not a PCI function we can name */
+        if (r < 0)
+                return r;
+        t->n_devices++;
+        return 0;
+}
+
 int topology_scan(struct udev *udev, Topology *ret) {
-        _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = NULL;
         _cleanup_(topology_done) Topology t = {};
         _cleanup_free_ int *ids = NULL;
-        struct udev_list_entry *entry;
         int r;
 
         r = iommu_units_scan(udev, &t.units);
         if (r < 0)
                 return r;
-
-        e = udev_enumerate_new(udev);
-        if (!e)
-                return -ENOMEM;
-        r = udev_enumerate_add_match_subsystem(e, "pci");
+        r = udev_foreach_device(udev, "pci", device_add, &t);
         if (r < 0)
                 return r;
-        r = udev_enumerate_scan_devices(e);
-        if (r < 0)
-                return r;
-
-        udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
-                _cleanup_(udev_device_unrefp) struct udev_device *d = NULL;
-                PciDevice *n;
-
-                if (t.n_devices >= TOPOLOGY_DEVICES_MAX)
-                        return -E2BIG;
-                d = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
-                if (!d)
-                        continue;
-                n = reallocarray(t.devices, t.n_devices + 1, sizeof(PciDevice));
-                if (!n)
-                        return -ENOMEM;
-                t.devices = n;
-                r = pci_device_read(d, &t.devices[t.n_devices]);
-                if (r == -ENODEV || r == -EINVAL)
-                        continue;  /* vanished, or not a PCI function we can name */
-                if (r < 0)
-                        return r;
-                t.n_devices++;
-        }
         if (t.n_devices > 1)
                 qsort(t.devices, t.n_devices, sizeof(PciDevice), device_cmp);
 

@@ -10,7 +10,7 @@
 
 #include "iommu-unit.h"
 
-#define PCI_ADDRESS_MAX sizeof("dddd:bb:dd.f")
+#define PCI_ADDRESS_MAX sizeof("ffffffff:bb:dd.f")   /* VMD domains have more than 4 digits */
 
 typedef enum DeviceState {
         DEVICE_STATE_HOST,       /* bound to a host driver (not vfio-pci) */

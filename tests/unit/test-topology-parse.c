@@ -102,7 +102,7 @@ static void test_cmdline(void **state) {
 }
 
 static void test_pci_address(void **state) {
-        char buf[PCI_ADDRESS_STRLEN + 1];
+        char buf[PCI_ADDRESS_STRLEN_MAX + 1];
 
         (void) state;
         assert_int_equal(pci_address_normalize("0000:00:03.0", buf), 0);
@@ -111,10 +111,15 @@ static void test_pci_address(void **state) {
         assert_string_equal(buf, "0000:3b:1f.7");
         assert_true(pci_address_is_valid("ffff:ff:1f.7"));
         assert_false(pci_address_is_valid("0000:3B:00.0"));   /* valid, but not canonical */
+        /* Intel VMD domains: more than four digits, no leading zeros then. */
+        assert_int_equal(pci_address_normalize("10000:E1:00.0", buf), 0);
+        assert_string_equal(buf, "10000:e1:00.0");
+        assert_true(pci_address_is_valid("ffffffff:ff:1f.7"));
 
         const char *bad[] = { "", "00:03.0", "0000:00:03.8", "0000:00:20.0", "0000:00:03.0 ", " 0000:00:03.0",
                               "0000-00:03.0", "0000:00:03:0", "g000:00:03.0", "0000:00:03.00", "../../../etc",
-                              "0000:00:03.0/../..", "0000:00:0x.0", NULL };
+                              "0000:00:03.0/../..", "0000:00:0x.0", "00000:00:03.0", "123456789:00:03.0",
+                              "000:00:03.0", "0000:0:03.0", NULL };
         for (size_t i = 0; bad[i]; i++)
                 assert_int_equal(pci_address_normalize(bad[i], buf), -EINVAL);
         assert_int_equal(pci_address_normalize(NULL, buf), -EINVAL);

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl-pci.h"
 #include "ctl-table.h"
@@ -45,19 +46,43 @@ static void print_intro(sd_json_variant *reply, const char *fallback_device) {
 }
 
 static void print_verdict(sd_json_variant *reply, int allowed) {
-        char rule[TEXT_MAX];
+        sd_json_variant *checks = sd_json_variant_by_key(reply, "checks");
+        char rule[TEXT_MAX] = "", failed[TEXT_MAX] = "";
         const char *r = json_str(reply, "rule");
+        size_t used = 0;
         int64_t bits;
 
         if (r)
                 (void) text_clean(rule, sizeof rule, r, 256);
 
-        printf("Verdict: %s%s%s (%s%s)\n",
+        /* Name what failed: "denied" alone sends people looking. */
+        for (size_t i = 0; checks && sd_json_variant_is_array(checks) && i < sd_json_variant_elements(checks); i++) {
+                sd_json_variant *c = sd_json_variant_by_index(checks, i);
+                char code[TEXT_MAX];
+                int n;
+
+                if (json_bool(c, "passed") > 0)
+                        continue;
+                (void) text_clean(code, sizeof code, json_str(c, "code") ?: "?", 64);
+                if (strstr(failed, code))
+                        continue;
+                n = snprintf(failed + used, sizeof failed - used, "%s%s", used ? ", " : "", code);
+                if (n < 0 || (size_t) n >= sizeof failed - used)
+                        break;
+                used += n;
+        }
+
+        printf("Verdict: %s%s%s",
                ansi(allowed > 0 ? ANSI_GREEN : ANSI_RED),
                allowed > 0 ? "allowed" : allowed == 0 ? "denied" : "-",
-               ansi(ANSI_NORMAL),
-               r ? "rule " : "no rule matched",
-               r ? rule : "");
+               ansi(ANSI_NORMAL));
+        if (*failed)
+                printf(", failed: %s", failed);
+        if (*rule)
+                printf(" (rule %s)", rule);
+        else
+                printf(" (no policy rule matched)");
+        putchar('\n');
 
         if (json_int(reply, "apertureBits", &bits))
                 printf("Aperture: %" PRIi64 " bits\n", bits);

@@ -171,6 +171,50 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_FIELD_COMMENT("Would the caller be allowed to take every endpoint of the group"),
                 SD_VARLINK_DEFINE_FIELD_BY_TYPE(verdict, Verdict, 0));
 
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                IovaRange,
+                SD_VARLINK_FIELD_COMMENT("Inclusive bounds, hex with 0x"),
+                SD_VARLINK_DEFINE_FIELD(start, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(end, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                GroupFd,
+                SD_VARLINK_DEFINE_FIELD(group, SD_VARLINK_INT, 0),
+                SD_VARLINK_FIELD_COMMENT("Index of the fd among those passed with this reply"),
+                SD_VARLINK_DEFINE_FIELD(fd, SD_VARLINK_INT, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                DeviceFd,
+                SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("Index of the fd among those passed with this reply"),
+                SD_VARLINK_DEFINE_FIELD(fd, SD_VARLINK_INT, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Container,
+                SD_VARLINK_FIELD_COMMENT("Index of the container fd among those passed with this reply"),
+                SD_VARLINK_DEFINE_FIELD(fd, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(groups, SD_VARLINK_INT, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("Usable IOVA ranges measured from VFIO_IOMMU_GET_INFO"),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(iovaRanges, IovaRange, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("Supported IOMMU page sizes, bitmap as the kernel reports it"),
+                SD_VARLINK_DEFINE_FIELD(pageSizes, SD_VARLINK_INT, 0),
+                SD_VARLINK_FIELD_COMMENT("DMA mappings still available in this container, if the kernel says"),
+                SD_VARLINK_DEFINE_FIELD(dmaMappingsAvailable, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(apertureBits, SD_VARLINK_INT, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                Lease,
+                SD_VARLINK_DEFINE_FIELD(id, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("acquire (ends with its holder process) or bind (ends with Unbind)"),
+                SD_VARLINK_DEFINE_FIELD(kind, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(groups, SD_VARLINK_INT, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("CLOCK_REALTIME, microseconds"),
+                SD_VARLINK_DEFINE_FIELD(since, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(restoreOnRelease, SD_VARLINK_BOOL, 0));
+
 static SD_VARLINK_DEFINE_METHOD(
                 GetInfo,
                 SD_VARLINK_FIELD_COMMENT("vfiod version"),
@@ -222,6 +266,73 @@ static SD_VARLINK_DEFINE_METHOD(
                 SD_VARLINK_FIELD_COMMENT("The files now in force"),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(files, PolicyFile, SD_VARLINK_ARRAY));
 
+static SD_VARLINK_DEFINE_METHOD(
+                Bind,
+                SD_VARLINK_FIELD_COMMENT("PCI addresses; their whole IOMMU groups move to vfio-pci"),
+                SD_VARLINK_DEFINE_INPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT(leaseId, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_OUTPUT(groups, SD_VARLINK_INT, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("Every device now on vfio-pci, with /dev/vfio/N present"),
+                SD_VARLINK_DEFINE_OUTPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD(
+                Unbind,
+                SD_VARLINK_FIELD_COMMENT("PCI addresses bound earlier with Bind; their groups go back to their drivers"),
+                SD_VARLINK_DEFINE_INPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD(
+                Acquire,
+                SD_VARLINK_DEFINE_INPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("Refuse unless the measured aperture covers at least this many bits"),
+                SD_VARLINK_DEFINE_INPUT(minApertureBits, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("IOVA ranges the caller must be able to map"),
+                SD_VARLINK_DEFINE_INPUT_BY_TYPE(iovaRanges, IovaRange, SD_VARLINK_ARRAY|SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_OUTPUT(leaseId, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("One per container (several when mixed apertures are split)"),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(containers, Container, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(groups, GroupFd, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(devices, DeviceFd, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_METHOD(
+                Release,
+                SD_VARLINK_DEFINE_INPUT(leaseId, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_METHOD(
+                ListLeases,
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(leases, Lease, SD_VARLINK_ARRAY));
+
+static SD_VARLINK_DEFINE_ERROR(
+                Denied,
+                SD_VARLINK_FIELD_COMMENT("Codes of the failed checks"),
+                SD_VARLINK_DEFINE_FIELD(reasons, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(checks, Check, SD_VARLINK_ARRAY),
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_ERROR(
+                Busy,
+                SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(leaseId, SD_VARLINK_STRING, 0),
+                SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE));
+
+static SD_VARLINK_DEFINE_ERROR(
+                BindFailed,
+                SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_ERROR(
+                Timeout,
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_ERROR(
+                NotSupported,
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_ERROR(
+                NoSuchLease,
+                SD_VARLINK_DEFINE_FIELD(leaseId, SD_VARLINK_STRING, 0));
+
 static SD_VARLINK_DEFINE_ERROR(
                 NoSuchDevice,
                 SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0));
@@ -268,6 +379,32 @@ SD_VARLINK_DEFINE_INTERFACE(
                 &vl_method_Monitor,
                 SD_VARLINK_SYMBOL_COMMENT("Re-read the policy (root only); a bad file is rejected and the previous policy stays"),
                 &vl_method_Reload,
+                &vl_type_IovaRange,
+                &vl_type_GroupFd,
+                &vl_type_DeviceFd,
+                SD_VARLINK_SYMBOL_COMMENT("A VFIO container passed with an Acquire reply"),
+                &vl_type_Container,
+                SD_VARLINK_SYMBOL_COMMENT("Who holds which devices"),
+                &vl_type_Lease,
+                SD_VARLINK_SYMBOL_COMMENT("Move whole IOMMU groups to vfio-pci, no fds (varlinkctl, the libvirt hook); held until Unbind"),
+                &vl_method_Bind,
+                SD_VARLINK_SYMBOL_COMMENT("Give groups bound with Bind back to the drivers they had"),
+                &vl_method_Unbind,
+                SD_VARLINK_SYMBOL_COMMENT("Bind if needed, then pass a ready VFIO container, group and device fds; the lease ends with the caller's process or Release"),
+                &vl_method_Acquire,
+                SD_VARLINK_SYMBOL_COMMENT("End a lease (its holder or root)"),
+                &vl_method_Release,
+                &vl_method_ListLeases,
+                SD_VARLINK_SYMBOL_COMMENT("A check failed; every failed check is listed"),
+                &vl_error_Denied,
+                SD_VARLINK_SYMBOL_COMMENT("Another lease holds the device"),
+                &vl_error_Busy,
+                SD_VARLINK_SYMBOL_COMMENT("The kernel did not move the device; the host is as it was"),
+                &vl_error_BindFailed,
+                &vl_error_Timeout,
+                SD_VARLINK_SYMBOL_COMMENT("vfio-pci or the type1 container is not available"),
+                &vl_error_NotSupported,
+                &vl_error_NoSuchLease,
                 SD_VARLINK_SYMBOL_COMMENT("No PCI device has this address"),
                 &vl_error_NoSuchDevice,
                 SD_VARLINK_SYMBOL_COMMENT("The new policy was rejected"),

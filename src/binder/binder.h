@@ -7,6 +7,7 @@
  * names read back from sysfs, never from caller input as such. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BINDER_DRIVER_MAX 64

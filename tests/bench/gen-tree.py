@@ -66,8 +66,13 @@ class Tree:
         return self.groups[-1]
 
 
+bound_devices = {}
+
+
 def pci_entry(path, addr, *, vendor, device, svendor, sdevice, cls, rev, header, names,
               driver, override, group, extra_attrs=(), links=(), numa=0, bus=None):
+    if driver:
+        bound_devices.setdefault(driver, []).append((addr, path))
     depth = path.count("/") - 1          # components below /sys/devices
     up = "../" * depth
     modalias = "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X" % (
@@ -118,6 +123,15 @@ def pci_entry(path, addr, *, vendor, device, svendor, sdevice, cls, rev, header,
     return "\n".join(e) + "\n"
 
 
+def net_entry(parent, name, ifindex, driver):
+    """The network interface a NIC driver made (what dpdk-devbind shows as if=)."""
+    mac = ":".join(f"{b:02x}" for b in (0x02, 0, 0, ifindex >> 16 & 0xff, ifindex >> 8 & 0xff, ifindex & 0xff))
+    return "\n".join([f"P: {parent}/net/{name}", f"E: ID_NET_DRIVER={driver}", f"E: IFINDEX={ifindex}",
+                      f"E: INTERFACE={name}", "E: SUBSYSTEM=net", f"A: address={mac}\\n",
+                      f"A: ifindex={ifindex}\\n", "A: mtu=1500\\n", "A: operstate=down\\n",
+                      "A: type=1\\n"]) + "\n"
+
+
 def dmar0_block(fixture):
     """dmar0 from the recorded fixture, without its devices/ links."""
     text = open(os.path.join(fixture, "devices.umockdev")).read()
@@ -148,7 +162,9 @@ def main():
     counts = {"rootPorts": 0, "pfs": 0, "vfs": 0, "vfio": 0, "unbound": 0, "sharedGroups": 0}
     next_bus, pf_index = 1, 0
     explain_vf = None
+    nets, ifindex = [], 100   # net/ interfaces of the functions on ice and iavf
     shared_group_members = []
+    drivers = bound_devices  # driver -> [(address, syspath)], filled by pci_entry()
 
     def group():
         nonlocal group_ids
@@ -213,6 +229,9 @@ def main():
                     names=("Network controller", "Ethernet controller", VF_NAME),
                     driver=drv, override=ovr, group=group(), numa=numa,
                     links=[("physfn", f"../{pf_addr}")]))
+                if drv == "iavf":
+                    nets.append(net_entry(vf_path, f"ens{c + 1}f{f}v{k}", ifindex, drv))
+                    ifindex += 1
                 vf_links.append((f"virtfn{k}", f"../{vf_addr}"))
                 links_to_dmar.append((vf_addr, vf_path))
                 counts["vfs"] += 1
@@ -227,7 +246,10 @@ def main():
                              ("sriov_offset", f"{first - f}\n"), ("sriov_stride", "1\n"),
                              ("sriov_vf_device", f"{VF_ID:04x}\n"), ("sriov_drivers_autoprobe", "1\n")],
                 links=vf_links))
-            entries += vf_entries
+            entries.append(net_entry(pf_path, f"ens{c + 1}f{f}np{f}", ifindex, "ice"))
+            ifindex += 1
+            entries += vf_entries + nets
+            nets = []
             links_to_dmar.append((pf_addr, pf_path))
             counts["pfs"] += 1
             pf_index += 1
@@ -249,6 +271,15 @@ def main():
             f.write("DMA-FQ\n")
         with open(os.path.join(d, "reserved_regions"), "w") as f:
             f.write(MSI_REGION)
+    # The driver directories the driver links point to (lspci resolves them; a dangling link
+    # would read as "no driver"), each with the links to its devices, as in real sysfs.
+    for drv, bound in sorted(drivers.items()):
+        d = os.path.join(a.out, "sys", "bus", "pci", "drivers", drv)
+        os.makedirs(d, exist_ok=True)
+        for name in ("bind", "unbind", "new_id", "remove_id", "uevent"):
+            open(os.path.join(d, name), "w").close()
+        for addr, path in bound:
+            os.symlink("../../../.." + path, os.path.join(d, addr))
     shutil.copytree(os.path.join(a.fixture, "sys", "module"), os.path.join(a.out, "sys", "module"),
                     dirs_exist_ok=True)
     shutil.copytree(os.path.join(a.fixture, "proc"), os.path.join(a.out, "proc"), dirs_exist_ok=True)

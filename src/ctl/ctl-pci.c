@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "hexdecoct.h"
 #include "ctl-pci.h"
+#include "ctl-util.h"
 
 /* Parse 1..max_digits hex digits at *p, stopping at the first non-digit. */
 static int parse_hex(const char **p, size_t max_digits, uint32_t *ret) {
@@ -67,5 +70,41 @@ int ctl_pci_address_parse(const char *s, char ret[static CTL_PCI_ADDRESS_MAX], c
 
         (void) snprintf(ret, CTL_PCI_ADDRESS_MAX, "%04x:%02x:%02x.%x", domain, bus, dev, fn);
         *ret_reason = NULL;
+        return 0;
+}
+
+int ctl_pci_address_list_parse(char *args[], int n, char ***ret) {
+        _cleanup_(ctl_strv_freep) char **l = NULL;
+        size_t m = 0;
+
+        l = calloc((size_t) n + 1, sizeof(char *));
+        if (!l)
+                return ctl_log_errno(ENOMEM, "Out of memory: %m");
+
+        for (int i = 0; i < n; i++) {
+                char address[CTL_PCI_ADDRESS_MAX];
+                const char *reason;
+                bool seen = false;
+
+                /* Catch typos here, with a message that says what is wrong, rather than as NoSuchDevice. */
+                if (ctl_pci_address_parse(args[i], address, &reason) < 0) {
+                        char given[TEXT_MAX];
+
+                        (void) text_clean(given, sizeof given, args[i], 64);
+                        ctl_log("'%s' is not a PCI address: %s (e.g. 0000:01:00.0)", given, reason);
+                        return EXIT_USAGE;
+                }
+                for (size_t j = 0; j < m && !seen; j++)
+                        seen = streq(l[j], address);
+                if (seen)
+                        continue;
+
+                l[m] = strdup(address);
+                if (!l[m])
+                        return ctl_log_errno(ENOMEM, "Out of memory: %m");
+                m++;
+        }
+
+        *ret = TAKE_PTR(l);
         return 0;
 }

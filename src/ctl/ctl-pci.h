@@ -10,3 +10,8 @@
  * Accepts DDDD:BB:DD.F and BB:DD.F (domain 0000), any case. On failure returns -EINVAL and says why
  * in *ret_reason. */
 int ctl_pci_address_parse(const char *s, char ret[static CTL_PCI_ADDRESS_MAX], const char **ret_reason);
+
+/* DEVICE... from the command line, each checked and written as sysfs spells it, repeats dropped, as a
+ * NULL-terminated array of malloc'd strings (free with ctl_strv_free()). A bad address is a usage
+ * error: it is printed with the reason and EXIT_USAGE is returned; -ENOMEM otherwise. */
+int ctl_pci_address_list_parse(char *args[], int n, char ***ret);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "ctl-table.h"
 #include "ctl-util.h"
 #include "vfiodctl.h"
 
@@ -253,6 +255,26 @@ bool json_int(sd_json_variant *o, const char *key, int64_t *ret) {
         return true;
 }
 
+bool json_uint64(sd_json_variant *o, const char *key, uint64_t *ret) {
+        sd_json_variant *v;
+
+        if (!o || !sd_json_variant_is_object(o))
+                return false;
+        v = sd_json_variant_by_key(o, key);
+        if (!v)
+                return false;
+        /* A bitmap with bit 63 set is above INT64_MAX: only is_unsigned sees it. */
+        if (sd_json_variant_is_unsigned(v)) {
+                *ret = sd_json_variant_unsigned(v);
+                return true;
+        }
+        if (sd_json_variant_is_integer(v) && sd_json_variant_integer(v) >= 0) {
+                *ret = (uint64_t) sd_json_variant_integer(v);
+                return true;
+        }
+        return false;
+}
+
 sd_json_variant *json_array(sd_json_variant *o, const char *key) {
         sd_json_variant *v;
 
@@ -296,6 +318,38 @@ size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size
                 len += k;
         }
         return n;
+}
+
+size_t json_join_ints(sd_json_variant *array, const char *sep, char *buf, size_t size) {
+        size_t len = 0, n = 0;
+
+        if (size == 0)
+                return 0;
+        buf[0] = 0;
+        if (!array || !sd_json_variant_is_array(array))
+                return 0;
+
+        for (size_t i = 0; i < sd_json_variant_elements(array); i++) {
+                sd_json_variant *e = sd_json_variant_by_index(array, i);
+                int k;
+
+                if (!e || !sd_json_variant_is_integer(e))
+                        continue;
+                k = snprintf(buf + len, size - len, "%s%" PRIi64, n > 0 ? sep : "", sd_json_variant_integer(e));
+                n++;
+                if (k < 0 || (size_t) k >= size - len) {
+                        len = size - 1;
+                        break;
+                }
+                len += k;
+        }
+        return n;
+}
+
+void ctl_strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
 }
 
 const char *yes_no(int b) {
@@ -359,6 +413,79 @@ static const char *method_short(const char *method) {
         return dot ? dot + 1 : method;
 }
 
+/* Denied: the message, then every failed check as explain shows it, on stderr. */
+static int log_denied(const char *name, sd_json_variant *parameters) {
+        static const char *const headers[] = { "", "CHECK", "SUBJECT", "WHY" };
+        _cleanup_(table_freep) Table *t = NULL;
+        sd_json_variant *checks = json_array(parameters, "checks");
+        char buf[TEXT_MAX];
+        int r;
+
+        (void) text_clean(buf, sizeof buf, json_str(parameters, "message") ?: "a check failed", TEXT_MAX);
+        ctl_log("vfiod denied %s: %s", name, buf);
+
+        r = table_new(&t, ELEMENTSOF(headers), headers);
+        if (r < 0)
+                return -EACCES;
+
+        for (size_t i = 0; checks && i < sd_json_variant_elements(checks); i++) {
+                sd_json_variant *c = sd_json_variant_by_index(checks, i);
+
+                /* Denied lists the failed checks; should a passed one come along, it is no reason. */
+                if (!sd_json_variant_is_object(c) || json_bool(c, "passed") > 0)
+                        continue;
+                if (table_add(t, glyph_cross_mark(), NULL) < 0 ||
+                    table_add(t, json_str(c, "code"), NULL) < 0 ||
+                    table_add(t, json_str(c, "subject"), NULL) < 0 ||
+                    table_addf(t, NULL, "%s %s", glyph_dash(), json_str(c, "sentence") ?: "-") < 0)
+                        return -EACCES;
+        }
+
+        if (table_rows(t) > 0)
+                (void) table_print(t, stderr, false, "  ");
+        else if (json_join(json_array(parameters, "reasons"), ", ", buf, sizeof buf) > 0) {
+                /* No checks with sentences: at least the codes. */
+                char clean[TEXT_MAX];
+
+                (void) text_clean(clean, sizeof clean, buf, TEXT_MAX);
+                fprintf(stderr, "  failed: %s\n", clean);
+        }
+        return -EACCES;
+}
+
+/* Busy: "0000:01:00.0 is busy: lease L of uid U (pid P)". */
+static int log_busy(sd_json_variant *parameters) {
+        char device[TEXT_MAX], lease[TEXT_MAX], pid_text[32] = "";
+        int64_t uid, pid;
+
+        (void) text_clean(device, sizeof device, json_str(parameters, "device") ?: "the device", 64);
+        (void) text_clean(lease, sizeof lease, json_str(parameters, "leaseId") ?: "-", 128);
+        if (json_int(parameters, "pid", &pid))
+                (void) snprintf(pid_text, sizeof pid_text, " (pid %" PRIi64 ")", pid);
+        if (json_int(parameters, "uid", &uid))
+                ctl_log("%s is busy: lease %s of uid %" PRIi64 "%s", device, lease, uid, pid_text);
+        else
+                ctl_log("%s is busy: lease %s%s", device, lease, pid_text);
+        return -EBUSY;
+}
+
+/* The errors that only carry a message (and maybe the device it is about). */
+static int log_message(const char *name, sd_json_variant *parameters, const char *what, int error) {
+        char buf[TEXT_MAX], device[TEXT_MAX];
+        const char *d = json_str(parameters, "device"), *m = json_str(parameters, "message");
+
+        (void) text_clean(buf, sizeof buf, m ?: what, TEXT_MAX);
+        /* Name the device unless the message already does. */
+        if (d && !(m && strstr(m, d))) {
+                (void) text_clean(device, sizeof device, d, 64);
+                ctl_log("%s: %s", device, buf);
+        } else if (m)
+                ctl_log("%s", buf);
+        else
+                ctl_log("%s failed: %s", name, buf);
+        return error;
+}
+
 int broker_log_error(const char *method, const char *error_id, sd_json_variant *parameters) {
         char buf[TEXT_MAX], what[TEXT_MAX];
         const char *name = method_short(method);
@@ -377,6 +504,23 @@ int broker_log_error(const char *method, const char *error_id, sd_json_variant *
                 (void) text_clean(buf, sizeof buf, json_str(parameters, "message") ?: "(no message)", TEXT_MAX);
                 ctl_log("policy rejected, the previous policy stays: %s", buf);
                 return -EINVAL;
+        }
+        if (streq(error_id, VFIOD_INTERFACE ".Denied"))
+                return log_denied(name, parameters);
+        if (streq(error_id, VFIOD_INTERFACE ".Busy"))
+                return log_busy(parameters);
+        if (streq(error_id, VFIOD_INTERFACE ".BindFailed"))
+                return log_message(name, parameters, "the kernel did not move the device; the host is as it was",
+                                   -EIO);
+        if (streq(error_id, VFIOD_INTERFACE ".Timeout"))
+                return log_message(name, parameters, "timed out", -ETIMEDOUT);
+        if (streq(error_id, VFIOD_INTERFACE ".NotSupported"))
+                return log_message(name, parameters, "vfio-pci or the type1 container is not available",
+                                   -EOPNOTSUPP);
+        if (streq(error_id, VFIOD_INTERFACE ".NoSuchLease")) {
+                (void) text_clean(buf, sizeof buf, json_str(parameters, "leaseId") ?: "-", 128);
+                ctl_log("no lease %s", buf);
+                return -ENOENT;
         }
         if (streq(error_id, "org.varlink.service.MethodNotFound") ||
             streq(error_id, "org.varlink.service.InterfaceNotFound") ||

@@ -26,6 +26,10 @@ static inline bool isempty(const char *s) {
 #define EXIT_DENIED 1
 #define EXIT_USAGE 2
 
+/* Calls that change the host (Bind, Unbind, Acquire, Release) wait for the kernel to rebind drivers;
+ * vfiod bounds that itself and answers Timeout. This is only the backstop for a vfiod that hangs. */
+#define CTL_CHANGE_TIMEOUT_USEC (300ULL * 1000000ULL)
+
 /* The longest text taken from a reply and printed, in bytes; anything longer is cut with an ellipsis. */
 #define TEXT_MAX 4096
 
@@ -59,11 +63,19 @@ size_t text_width(const char *s);
 const char *json_str(sd_json_variant *o, const char *key);
 int json_bool(sd_json_variant *o, const char *key); /* -1 when absent */
 bool json_int(sd_json_variant *o, const char *key, int64_t *ret);
+/* A non-negative integer, also above INT64_MAX (bitmaps). */
+bool json_uint64(sd_json_variant *o, const char *key, uint64_t *ret);
 sd_json_variant *json_array(sd_json_variant *o, const char *key);
 sd_json_variant *json_object(sd_json_variant *o, const char *key);
 /* The string elements of an array joined by sep, bounded by size; "" when there are none. Returns
  * how many strings were joined. */
 size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size);
+/* The same for the integer elements of an array. */
+size_t json_join_ints(sd_json_variant *array, const char *sep, char *buf, size_t size);
+
+/* Free a NULL-terminated array of malloc'd strings. */
+void ctl_strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, ctl_strv_free);
 
 const char *yes_no(int b);
 

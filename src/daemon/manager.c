@@ -7,6 +7,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "broker.h"
 #include "host-use.h"
 #include "log.h"
 #include "macro.h"
@@ -46,6 +47,7 @@ Manager *manager_free(Manager *m) {
         sd_varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->udev_event_source);
         udev_monitor_unref(m->udev_monitor);
+        broker_done(m);
         topology_done(&m->topology);
         policy_done(&m->policy);
         free(m->policy_last_error);
@@ -201,6 +203,12 @@ int manager_start(Manager *m) {
         r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install SIGHUP handler: %m");
+        /* Workers are reaped through sd-event child sources, which need SIGCHLD blocked. */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(errno, "Failed to block SIGCHLD: %m");
 
         /* Subscribe before scanning so no change between the two is missed. */
         r = manager_udev_init(m);
@@ -214,6 +222,11 @@ int manager_start(Manager *m) {
 
         /* A bad policy at start leaves the strict built-in defaults in force: fail closed. */
         (void) manager_reload_policy(m, NULL);
+
+        /* Finish, undo or re-adopt what the state journal says was going on before. */
+        r = broker_start(m);
+        if (r < 0)
+                return r;
 
         return manager_varlink_init(m);
 }

@@ -12,6 +12,7 @@ struct udev_monitor;
 
 #define VFIOD_RUNTIME_DIR "/run/vfiod"
 #define VFIOD_VARLINK_ADDRESS VFIOD_RUNTIME_DIR "/io.vfiod.Broker"
+#define VFIOD_STATE_FILE VFIOD_RUNTIME_DIR "/state.json"
 #define MONITORS_MAX 256
 
 /* The daemon's only mutable state. */
@@ -28,6 +29,9 @@ typedef struct Manager {
 
         sd_varlink *monitors[MONITORS_MAX];
         size_t n_monitors;
+
+        struct Lease **leases;        /* every lease, journalled in VFIOD_STATE_FILE */
+        size_t n_leases;
 } Manager;
 
 int manager_new(Manager **ret);

@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "broker.h"
 #include "caller.h"
 #include "info.h"
 #include "log.h"
 #include "macro.h"
 #include "pci-address.h"
 #include "query.h"
+#include "strv.h"
 #include "varlink-idl.h"
 #include "varlink.h"
 
@@ -246,6 +252,445 @@ static int vl_method_reload(sd_varlink *link, sd_json_variant *parameters,
         return sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_VARIANT("files", files));
 }
 
+/* ---- Bind, Acquire, Unbind, Release, ListLeases ---- */
+
+#define IOVA_RANGES_MAX 64
+
+static int parse_hex_param(sd_json_variant *v, uint64_t *ret) {
+        const char *s = sd_json_variant_is_string(v) ? sd_json_variant_string(v) : NULL;
+        char *end;
+
+        if (!s || strncmp(s, "0x", 2) != 0 || strlen(s) > 18 || strspn(s + 2, "0123456789abcdefABCDEF") != strlen(s) - 2 || !s[2])
+                return -EINVAL;
+        errno = 0;
+        *ret = strtoull(s + 2, &end, 16);
+        return errno == 0 && *end == '\0' ? 0 : -EINVAL;
+}
+
+static int caller_pidfd(sd_varlink *link, pid_t pid) {
+        int fd = sd_varlink_get_peer_pidfd(link);
+
+        /* The connection keeps its pidfd; we need our own for the lease's lifetime. */
+        if (fd >= 0)
+                return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return pid > 0 ? (int) syscall(SYS_pidfd_open, pid, 0) : -ESRCH;
+}
+
+static int reply_checks(sd_varlink *link, const Operation *op) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *checks = NULL, *reasons = NULL;
+        int r;
+
+        r = sd_json_variant_new_array(&checks, NULL, 0);
+        if (r >= 0)
+                r = sd_json_variant_new_array(&reasons, NULL, 0);
+        for (size_t i = 0; r >= 0 && i < op->verdict.n_checks; i++) {
+                const Check *c = &op->verdict.checks[i];
+                bool seen = false;
+
+                if (c->passed)
+                        continue;
+                r = sd_json_variant_append_arraybo(&checks,
+                                                   SD_JSON_BUILD_PAIR_STRING("code", c->code),
+                                                   SD_JSON_BUILD_PAIR_BOOLEAN("passed", false),
+                                                   SD_JSON_BUILD_PAIR_STRING("subject", strna(c->subject)),
+                                                   SD_JSON_BUILD_PAIR_STRING("sentence", strna(c->sentence)));
+                for (size_t j = 0; j < i; j++)
+                        seen = seen || (!op->verdict.checks[j].passed && strcmp(op->verdict.checks[j].code, c->code) == 0);
+                if (r >= 0 && !seen)
+                        r = sd_json_variant_append_arrayb(&reasons, SD_JSON_BUILD_STRING(c->code));
+        }
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        return sd_varlink_errorbo(link, op->error_id,
+                                  SD_JSON_BUILD_PAIR_VARIANT("reasons", reasons),
+                                  SD_JSON_BUILD_PAIR_VARIANT("checks", checks),
+                                  SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
+}
+
+static int reply_error(sd_varlink *link, const Operation *op) {
+        const char *id = op->error_id;
+
+        if (streq_ptr(id, "io.vfiod.Broker.Denied"))
+                return reply_checks(link, op);
+        if (streq_ptr(id, "io.vfiod.Broker.Busy"))
+                return sd_varlink_errorbo(link, id,
+                                          SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)),
+                                          SD_JSON_BUILD_PAIR_STRING("leaseId", op->busy_lease ? op->busy_lease->id : ""),
+                                          SD_JSON_BUILD_PAIR_UNSIGNED("uid", op->busy_lease ? op->busy_lease->uid : 0),
+                                          SD_JSON_BUILD_PAIR_CONDITION(op->busy_lease && op->busy_lease->pid > 0, "pid",
+                                                                       SD_JSON_BUILD_INTEGER(op->busy_lease ? op->busy_lease->pid : 0)));
+        if (streq_ptr(id, "io.vfiod.Broker.NoSuchDevice"))
+                return sd_varlink_errorbo(link, id, SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)));
+        if (streq_ptr(id, "io.systemd.System"))
+                return sd_varlink_error_errno(link, -EIO);
+        return sd_varlink_errorbo(link, id,
+                                  SD_JSON_BUILD_PAIR_CONDITION(!!op->error_device, "device", SD_JSON_BUILD_STRING(op->error_device)),
+                                  SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
+}
+
+static int reply_acquired(sd_varlink *link, Operation *op) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *containers = NULL, *groups = NULL, *devices = NULL;
+        int r;
+
+        r = sd_json_variant_new_array(&containers, NULL, 0);
+        if (r >= 0)
+                r = sd_json_variant_new_array(&groups, NULL, 0);
+        if (r >= 0)
+                r = sd_json_variant_new_array(&devices, NULL, 0);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+
+        /* Push the fds last, right before the reply: an error reply would close them. The
+         * connection owns a pushed fd, so ours is forgotten at once. */
+        for (size_t i = 0; i < op->n_containers; i++) {
+                VfioContainer *c = &op->containers[i];
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *ranges = NULL, *ids = NULL;
+                int idx;
+
+                r = sd_json_variant_new_array(&ranges, NULL, 0);
+                if (r >= 0)
+                        r = sd_json_variant_new_array(&ids, NULL, 0);
+                for (size_t k = 0; r >= 0 && k < c->n_ranges; k++) {
+                        char a[19], b[19];
+                        snprintf(a, sizeof(a), "0x%" PRIx64, c->ranges[k].start);
+                        snprintf(b, sizeof(b), "0x%" PRIx64, c->ranges[k].end);
+                        r = sd_json_variant_append_arraybo(&ranges, SD_JSON_BUILD_PAIR_STRING("start", a),
+                                                           SD_JSON_BUILD_PAIR_STRING("end", b));
+                }
+                for (size_t k = 0; r >= 0 && k < c->n_groups; k++) {
+                        r = sd_json_variant_append_arrayb(&ids, SD_JSON_BUILD_INTEGER(c->group_ids[k]));
+                        if (r < 0)
+                                break;
+                        idx = sd_varlink_push_fd(link, c->group_fds[k]);
+                        if (idx < 0) {
+                                r = idx;
+                                break;
+                        }
+                        c->group_fds[k] = -EBADF;
+                        r = sd_json_variant_append_arraybo(&groups, SD_JSON_BUILD_PAIR_INTEGER("group", c->group_ids[k]),
+                                                           SD_JSON_BUILD_PAIR_INTEGER("fd", idx));
+                }
+                if (r < 0)
+                        return sd_varlink_error_errno(link, r);
+                idx = sd_varlink_push_fd(link, c->fd);
+                if (idx < 0)
+                        return sd_varlink_error_errno(link, idx);
+                c->fd = -EBADF;
+                r = sd_json_variant_append_arraybo(
+                                &containers,
+                                SD_JSON_BUILD_PAIR_INTEGER("fd", idx),
+                                SD_JSON_BUILD_PAIR_VARIANT("groups", ids),
+                                SD_JSON_BUILD_PAIR_VARIANT("iovaRanges", ranges),
+                                SD_JSON_BUILD_PAIR_UNSIGNED("pageSizes", c->page_sizes),
+                                SD_JSON_BUILD_PAIR_CONDITION(c->have_dma_avail, "dmaMappingsAvailable",
+                                                             SD_JSON_BUILD_UNSIGNED(c->dma_avail)),
+                                SD_JSON_BUILD_PAIR_UNSIGNED("apertureBits", vfio_container_aperture_bits(c)));
+                if (r < 0)
+                        return sd_varlink_error_errno(link, r);
+        }
+        for (size_t i = 0; i < op->n_request_devices; i++) {
+                int idx = sd_varlink_push_fd(link, op->device_fds[i]);
+                if (idx < 0)
+                        return sd_varlink_error_errno(link, idx);
+                op->device_fds[i] = -EBADF;
+                r = sd_json_variant_append_arraybo(&devices, SD_JSON_BUILD_PAIR_STRING("device", op->request_devices[i]),
+                                                   SD_JSON_BUILD_PAIR_INTEGER("fd", idx));
+                if (r < 0)
+                        return sd_varlink_error_errno(link, r);
+        }
+
+        return sd_varlink_replybo(link,
+                                  SD_JSON_BUILD_PAIR_STRING("leaseId", op->lease->id),
+                                  SD_JSON_BUILD_PAIR_VARIANT("containers", containers),
+                                  SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
+                                  SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
+}
+
+static int reply_bound(sd_varlink *link, const Operation *op) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL;
+        int r;
+
+        r = sd_json_variant_new_array(&groups, NULL, 0);
+        for (size_t i = 0; r >= 0 && i < op->lease->n_groups; i++)
+                r = sd_json_variant_append_arrayb(&groups, SD_JSON_BUILD_INTEGER(op->lease->groups[i]));
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        return sd_varlink_replybo(link,
+                                  SD_JSON_BUILD_PAIR_STRING("leaseId", op->lease->id),
+                                  SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
+                                  SD_JSON_BUILD_PAIR_STRV("devices", op->lease->devices));
+}
+
+static void on_request_done(Manager *m, Operation *op, void *userdata) {
+        sd_varlink *link = userdata;
+        int r;
+
+        if (op->error_id)
+                r = reply_error(link, op);
+        else if (op->kind == LEASE_ACQUIRE)
+                r = reply_acquired(link, op);
+        else
+                r = reply_bound(link, op);
+        if (r < 0)
+                /* The caller went away; an Acquire lease ends with its process, a Bind stays. */
+                log_debug_errno(r, "Failed to reply: %m");
+        sd_varlink_unref(link);
+        operation_free(op);
+}
+
+typedef struct RequestParams {
+        sd_json_variant *devices;
+        int64_t min_aperture_bits;
+        sd_json_variant *iova_ranges;
+} RequestParams;
+
+static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m, LeaseKind kind) {
+        static const sd_json_dispatch_field bind_table[] = {
+                { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, offsetof(RequestParams, devices), SD_JSON_MANDATORY },
+                {}
+        };
+        static const sd_json_dispatch_field acquire_table[] = {
+                { "devices",         SD_JSON_VARIANT_ARRAY,   sd_json_dispatch_variant_noref, offsetof(RequestParams, devices),           SD_JSON_MANDATORY },
+                { "minApertureBits", _SD_JSON_VARIANT_TYPE_INVALID, sd_json_dispatch_int64,   offsetof(RequestParams, min_aperture_bits), SD_JSON_NULLABLE  },
+                { "iovaRanges",      SD_JSON_VARIANT_ARRAY,   sd_json_dispatch_variant_noref, offsetof(RequestParams, iova_ranges),       SD_JSON_NULLABLE  },
+                {}
+        };
+        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
+        _cleanup_free_ const char **devices = NULL;
+        _cleanup_(caller_info_done) CallerInfo c = {};
+        IovaRange iova[IOVA_RANGES_MAX];
+        RequestParams p = {};
+        size_t n_iova = 0;
+        int pidfd = -EBADF, r;
+
+        r = sd_varlink_dispatch(link, parameters, kind == LEASE_ACQUIRE ? acquire_table : bind_table, &p);
+        if (r != 0)
+                return r;
+        r = request_devices(link, NULL, p.devices, &buf, &devices);
+        if (r <= 0)
+                return r;
+        if (p.min_aperture_bits < 0 || p.min_aperture_bits > 64)
+                return sd_varlink_error_invalid_parameter_name(link, "minApertureBits");
+        if (p.iova_ranges) {
+                if (sd_json_variant_elements(p.iova_ranges) > IOVA_RANGES_MAX)
+                        return sd_varlink_error_invalid_parameter_name(link, "iovaRanges");
+                for (size_t i = 0; i < sd_json_variant_elements(p.iova_ranges); i++) {
+                        sd_json_variant *e = sd_json_variant_by_index(p.iova_ranges, i);
+                        if (!sd_json_variant_is_object(e) || sd_json_variant_elements(e) != 4 ||
+                            parse_hex_param(sd_json_variant_by_key(e, "start"), &iova[n_iova].start) < 0 ||
+                            parse_hex_param(sd_json_variant_by_key(e, "end"), &iova[n_iova].end) < 0 ||
+                            iova[n_iova].end < iova[n_iova].start)
+                                return sd_varlink_error_invalid_parameter_name(link, "iovaRanges");
+                        n_iova++;
+                }
+        }
+
+        r = caller_from_link(link, &c);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        if (kind == LEASE_ACQUIRE) {
+                r = sd_varlink_set_allow_fd_passing_output(link, true);
+                if (r < 0)
+                        return sd_varlink_error_errno(link, r);
+                pidfd = caller_pidfd(link, c.pid);
+        }
+
+        return broker_request(m, kind, &c.caller, c.uid, c.pid, pidfd, devices, (unsigned) p.min_aperture_bits,
+                              iova, n_iova, on_request_done, sd_varlink_ref(link));
+}
+
+static int vl_method_bind(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
+        return vl_request(link, parameters, userdata, LEASE_BIND);
+}
+
+static int vl_method_acquire(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
+        return vl_request(link, parameters, userdata, LEASE_ACQUIRE);
+}
+
+/* Several leases may end for one call (Unbind of devices bound separately): reply once, after the last. */
+typedef struct EndCall {
+        sd_varlink *link;
+        size_t pending;
+        char *error_id;
+        char *message;
+        char **devices;
+        size_t n_devices;
+} EndCall;
+
+static void on_end_done(Manager *m, Operation *op, void *userdata) {
+        EndCall *e = userdata;
+
+        if (op->error_id && !e->error_id) {
+                e->error_id = strdup(op->error_id);
+                e->message = strdup(strna(op->message));
+        }
+        if (--e->pending > 0)
+                return;
+        if (e->error_id)
+                (void) sd_varlink_errorbo(e->link, e->error_id, SD_JSON_BUILD_PAIR_STRING("message", strna(e->message)));
+        else if (e->devices)
+                (void) sd_varlink_replybo(e->link, SD_JSON_BUILD_PAIR_STRV("devices", e->devices));
+        else
+                (void) sd_varlink_reply(e->link, NULL);
+        sd_varlink_unref(e->link);
+        free(e->error_id);
+        free(e->message);
+        strv_free_n(e->devices, e->n_devices);
+        free(e);
+}
+
+static bool may_end(const CallerInfo *c, const Lease *l) {
+        return c->uid == 0 || c->uid == l->uid;
+}
+
+static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
+        static const sd_json_dispatch_field table[] = {
+                { "leaseId", SD_JSON_VARIANT_STRING, sd_json_dispatch_const_string, 0, SD_JSON_MANDATORY },
+                {}
+        };
+        _cleanup_(caller_info_done) CallerInfo c = {};
+        const char *id = NULL;
+        Manager *m = userdata;
+        EndCall *e;
+        Lease *l;
+        int r;
+
+        r = sd_varlink_dispatch(link, parameters, table, &id);
+        if (r != 0)
+                return r;
+        if (strlen(id) != LEASE_ID_STRLEN || strspn(id, "0123456789abcdef") != LEASE_ID_STRLEN)
+                return sd_varlink_error_invalid_parameter_name(link, "leaseId");
+        r = caller_from_link(link, &c);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        l = broker_find_lease(m, id);
+        /* Someone else's lease looks like no lease: ids are not to be probed. */
+        if (!l || !may_end(&c, l))
+                return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
+
+        e = calloc(1, sizeof(EndCall));
+        if (!e)
+                return sd_varlink_error_errno(link, -ENOMEM);
+        *e = (EndCall) { .link = sd_varlink_ref(link), .pending = 1 };
+        r = broker_end_lease(m, l, on_end_done, e);
+        if (r < 0) {
+                sd_varlink_unref(e->link);
+                free(e);
+                if (r == -EBUSY)
+                        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy", SD_JSON_BUILD_PAIR_STRING("device", l->devices[0]),
+                                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id), SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid));
+                return sd_varlink_error_errno(link, r);
+        }
+        return 0;
+}
+
+static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
+        static const sd_json_dispatch_field table[] = {
+                { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, 0, SD_JSON_MANDATORY },
+                {}
+        };
+        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
+        _cleanup_free_ const char **devices = NULL;
+        _cleanup_(caller_info_done) CallerInfo c = {};
+        sd_json_variant *dv = NULL;
+        Lease *ends[LEASE_DEVICES_MAX];
+        size_t n_ends = 0;
+        Manager *m = userdata;
+        EndCall *e;
+        int r;
+
+        r = sd_varlink_dispatch(link, parameters, table, &dv);
+        if (r != 0)
+                return r;
+        r = request_devices(link, NULL, dv, &buf, &devices);
+        if (r <= 0)
+                return r;
+        r = caller_from_link(link, &c);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+
+        /* Check everything before changing anything. */
+        for (size_t i = 0; devices[i]; i++) {
+                Lease *l = NULL;
+                bool seen = false;
+
+                for (size_t k = 0; k < m->n_leases && !l; k++)
+                        if (m->leases[k]->kind == LEASE_BIND && lease_has_device(m->leases[k], devices[i]))
+                                l = m->leases[k];
+                if (!l || !may_end(&c, l))
+                        return sd_varlink_errorbo(link, "io.vfiod.Broker.BindFailed",
+                                                  SD_JSON_BUILD_PAIR_STRING("device", devices[i]),
+                                                  SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
+                if (l->busy)
+                        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy", SD_JSON_BUILD_PAIR_STRING("device", devices[i]),
+                                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id), SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid));
+                for (size_t k = 0; k < n_ends; k++)
+                        seen = seen || ends[k] == l;
+                if (!seen)
+                        ends[n_ends++] = l;
+        }
+
+        e = calloc(1, sizeof(EndCall));
+        if (!e)
+                return sd_varlink_error_errno(link, -ENOMEM);
+        *e = (EndCall) { .link = sd_varlink_ref(link), .pending = n_ends + 1 };
+        for (size_t k = 0; k < n_ends; k++)
+                for (size_t i = 0; i < ends[k]->n_devices; i++)
+                        (void) strv_push_n(&e->devices, &e->n_devices, ends[k]->devices[i]);
+        for (size_t k = 0; k < n_ends; k++) {
+                r = broker_end_lease(m, ends[k], on_end_done, e);
+                if (r < 0) {
+                        Operation op = { .error_id = "io.vfiod.Broker.BindFailed", .message = (char *) "cannot start giving the devices back" };
+                        on_end_done(m, &op, e);
+                }
+        }
+        /* The extra count keeps the reply until every end was started. */
+        Operation none = {};
+        on_end_done(m, &none, e);
+        return 0;
+}
+
+static int vl_method_list_leases(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *a = NULL;
+        Manager *m = userdata;
+        uid_t uid;
+        int r;
+
+        r = dispatch_none(link, parameters);
+        if (r != 0)
+                return r;
+        r = sd_varlink_get_peer_uid(link, &uid);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        r = sd_json_variant_new_array(&a, NULL, 0);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
+        for (size_t i = 0; i < m->n_leases; i++) {
+                const Lease *l = m->leases[i];
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL;
+
+                if (uid != 0 && uid != l->uid)
+                        continue;
+                r = sd_json_variant_new_array(&groups, NULL, 0);
+                for (size_t k = 0; r >= 0 && k < l->n_groups; k++)
+                        r = sd_json_variant_append_arrayb(&groups, SD_JSON_BUILD_INTEGER(l->groups[k]));
+                if (r >= 0)
+                        r = sd_json_variant_append_arraybo(
+                                        &a,
+                                        SD_JSON_BUILD_PAIR_STRING("id", l->id),
+                                        SD_JSON_BUILD_PAIR_STRING("kind", lease_kind_to_string(l->kind)),
+                                        SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
+                                        SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)),
+                                        SD_JSON_BUILD_PAIR_STRV("devices", l->devices),
+                                        SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
+                                        SD_JSON_BUILD_PAIR_UNSIGNED("since", l->since_usec),
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("restoreOnRelease", l->restore_on_release));
+                if (r < 0)
+                        return sd_varlink_error_errno(link, r);
+        }
+        return sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_VARIANT("leases", a));
+}
+
 int manager_varlink_init(Manager *m) {
         _cleanup_(sd_varlink_server_unrefp) sd_varlink_server *s = NULL;
         int r;
@@ -271,7 +716,12 @@ int manager_varlink_init(Manager *m) {
                         "io.vfiod.Broker.ListGroups",  vl_method_list_groups,
                         "io.vfiod.Broker.Explain",     vl_method_explain,
                         "io.vfiod.Broker.Monitor",     vl_method_monitor,
-                        "io.vfiod.Broker.Reload",      vl_method_reload);
+                        "io.vfiod.Broker.Reload",      vl_method_reload,
+                        "io.vfiod.Broker.Bind",        vl_method_bind,
+                        "io.vfiod.Broker.Unbind",      vl_method_unbind,
+                        "io.vfiod.Broker.Acquire",     vl_method_acquire,
+                        "io.vfiod.Broker.Release",     vl_method_release,
+                        "io.vfiod.Broker.ListLeases",  vl_method_list_leases);
         if (r < 0)
                 return log_error_errno(r, "Failed to bind varlink methods: %m");
 

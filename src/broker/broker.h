@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The state-changing operations (Bind, Acquire, Unbind, Release), the lease table and its
+ * crash-safe journal. One implementation, reached from every front-end: a front-end passes the
+ * request and a completion callback, and turns the finished Operation into its reply. */
+
+#include <systemd/sd-json.h>
+
+#include "lease.h"
+#include "manager.h"
+#include "policy.h"
+#include "vfio.h"
+#include "worker.h"
+
+typedef struct Operation Operation;
+typedef void (*OperationDone)(Manager *m, Operation *op, void *userdata);
+
+struct Operation {
+        Manager *manager;
+        LeaseKind kind;
+        Lease *lease;                   /* owned by manager->leases */
+        Worker *worker;
+        Request request;                /* devices point into request_devices */
+        char **request_devices;
+        size_t n_request_devices;
+        IovaRange *iova;
+        uid_t uid;
+        pid_t pid;
+
+        /* Outcome: error_id NULL means success. */
+        const char *error_id;           /* io.vfiod.Broker.Denied, .Busy, .BindFailed, ... */
+        char *message;
+        char *error_device;
+        const Lease *busy_lease;
+        Verdict verdict;                /* the checks, for Denied */
+
+        /* Acquire's result: fds are owned here until a front-end takes them (sets them to -1). */
+        VfioContainer *containers;
+        size_t n_containers;
+        int *device_fds;                /* parallel to request_devices */
+
+        OperationDone done;
+        void *userdata;
+};
+
+void operation_free(Operation *op);
+
+/* Start Bind or Acquire for the caller. Always ends by calling done (maybe before returning).
+ * pidfd: the caller's process (Acquire leases end with it); taken over, may be -1. */
+int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, pid_t pid, int pidfd,
+                   const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,
+                   OperationDone done, void *userdata);
+
+/* End a lease: give the devices back where the policy says so, then forget it. done may be NULL. */
+int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata);
+
+Lease *broker_find_lease(Manager *m, const char *id);
+const Lease *broker_lease_holding(Manager *m, const char *address, int group);
+
+/* Read the journal at start and finish, undo or re-adopt what it says. */
+int broker_start(Manager *m);
+int broker_save_state(Manager *m);
+void broker_done(Manager *m);

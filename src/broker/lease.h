@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-json.h>
+
+#include "binder.h"
+
+typedef enum LeaseKind {
+        LEASE_ACQUIRE,           /* fds handed out; ends with the holder's process or Release */
+        LEASE_BIND,              /* no fds; ends with Unbind or Release */
+        _LEASE_KIND_MAX,
+} LeaseKind;
+
+/* Where a lease is in its life; written to the state journal before each kernel change, so a
+ * restart knows what to finish or undo. */
+typedef enum LeasePhase {
+        LEASE_PHASE_BINDING,     /* moving devices to vfio-pci: undo on restart */
+        LEASE_PHASE_ACTIVE,      /* held */
+        LEASE_PHASE_RESTORING,   /* giving devices back: finish on restart */
+        _LEASE_PHASE_MAX,
+} LeasePhase;
+
+#define LEASE_ID_STRLEN 32
+#define LEASE_DEVICES_MAX 256
+
+typedef struct Lease {
+        char id[LEASE_ID_STRLEN + 1];
+        LeaseKind kind;
+        LeasePhase phase;
+        uid_t uid;
+        pid_t pid;                       /* 0 for bind leases */
+        uint64_t pid_starttime;          /* /proc/PID/stat field 22, to tell a reused pid */
+        uint64_t since_usec;             /* CLOCK_REALTIME */
+        bool restore_on_release;
+        char **devices;                  /* as requested, NULL-terminated */
+        size_t n_devices;
+        int *groups;
+        size_t n_groups;
+        BindDevice *moved;               /* devices this lease moved to vfio-pci, with their origin */
+        size_t n_moved;
+
+        /* Runtime only, not journalled. */
+        struct Manager *manager;
+        int pidfd;
+        sd_event_source *pidfd_source;
+        bool busy;                       /* a worker is acting on it */
+} Lease;
+
+const char *lease_kind_to_string(LeaseKind k);
+const char *lease_phase_to_string(LeasePhase p);
+
+Lease *lease_free(Lease *l);
+int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret);
+bool lease_has_device(const Lease *l, const char *address);
+bool lease_has_group(const Lease *l, int group);
+
+/* The state journal's JSON form of a lease, and back (strict: a damaged journal is refused). */
+int lease_to_json(const Lease *l, sd_json_variant **ret);
+int lease_from_json(sd_json_variant *v, Lease **ret);
+
+/* /proc/PID/stat start time; -ESRCH if the process is gone. */
+int pid_get_starttime(pid_t pid, uint64_t *ret);
+
+static inline void lease_freep(Lease **l) {
+        lease_free(*l);
+}

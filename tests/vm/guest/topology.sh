@@ -33,6 +33,16 @@ else
     check_eq "$width-bit IOMMU vs 40-bit policy" "" "$codes"
 fi
 
+# Acquire is refused the same way, before anything is bound.
+modprobe vfio-pci
+err=$(call Acquire '{"devices":["0000:00:03.0"],"minApertureBits":50}' 2>&1)
+check "Acquire asking 50 bits -> Denied aperture-too-small" grep -q "aperture-too-small" <<<"$err"
+if [ "$width" -lt 40 ]; then
+    err=$(call Acquire '{"devices":["0000:00:03.0"]}' 2>&1)
+    check "Acquire on a $width-bit IOMMU vs a 40-bit policy -> aperture-too-small" grep -q "aperture-too-small" <<<"$err"
+fi
+check_eq "host driver untouched" e1000e "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")"
+
 # A typo in a policy file: rejected with file:line:column, the previous policy stays.
 printf '{\n  "platform": { "minApertureBit": 40 }\n}\n' >/etc/vfiod/policy.d/60-typo.json
 err=$(call Reload 2>&1)

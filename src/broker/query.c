@@ -10,8 +10,8 @@
 
 
 static int verdict_for(const Topology *t, const Policy *p, const Caller *c, const char *const *devices,
-                       Verdict *ret) {
-        Request req = { .devices = devices };
+                       bool failed_only, Verdict *ret) {
+        Request req = { .devices = devices, .failed_only = failed_only };
         return policy_evaluate(p, t, &req, c, ret);
 }
 
@@ -72,7 +72,7 @@ static int device_json(const Topology *t, const Policy *p, const Caller *c, cons
         char vendor[5], device[5], svendor[5], sdevice[5], class[7];
         int r;
 
-        r = verdict_for(t, p, c, devs, &v);
+        r = verdict_for(t, p, c, devs, true, &v);
         if (r < 0)
                 return r;
         r = verdict_json(&v, &verdict);
@@ -170,7 +170,7 @@ static int group_json(const Topology *t, const Policy *p, const Caller *c, const
         }
 
         if (n > 0) {
-                r = verdict_for(t, p, c, endpoints, &v);
+                r = verdict_for(t, p, c, endpoints, true, &v);
                 if (r < 0)
                         return r;
                 r = verdict_json(&v, &verdict);
@@ -244,7 +244,7 @@ int query_explain(const Topology *t, const Policy *p, const Caller *c, const cha
                         return -ENXIO;
                 }
 
-        r = verdict_for(t, p, c, devices, &v);
+        r = verdict_for(t, p, c, devices, false, &v);
         if (r < 0)
                 return r;
 

@@ -87,6 +87,7 @@ typedef struct Request {
         unsigned min_aperture_bits;          /* 0 = none asked */
         const IovaRange *iova_ranges;
         size_t n_iova_ranges;
+        bool failed_only;                    /* record only failed checks (lists: no sentences for what passed) */
 } Request;
 
 typedef struct Check {

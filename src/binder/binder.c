@@ -22,7 +22,7 @@
 
 /* A group larger than this is not a real topology; refuse rather than loop long. */
 #define BIND_DEVICES_MAX 256U
-/* Probing is synchronous for vfio-pci, but a host driver may probe asynchronously on restore. */
+/* How often a wait looks again at the driver link or /dev/vfio/N. */
 #define POLL_USEC (5U * 1000U)
 /* Keeps the deadline arithmetic finite whatever the caller passes. */
 #define TIMEOUT_USEC_MAX (600ULL * 1000 * 1000)
@@ -81,7 +81,7 @@ static int fail(char **ret_error, int r, const char *format, ...) {
         return r;
 }
 
-/* "Foo failed: X; rolling back 0000:…: Y" */
+/* "<first error>; rolling back <address> failed too: <why>" */
 static void append_error(char **ret_error, const char *address, const char *more) {
         char *s;
 
@@ -110,8 +110,8 @@ static bool driver_field_is_valid(const char s[static BINDER_DRIVER_MAX]) {
         return s[0] == '\0' || driver_name_is_valid(s);
 }
 
-static bool address_field_is_valid(const char s[static 17]) {
-        return strnlen(s, 17) < 17 && pci_address_is_valid(s);
+static bool address_field_is_valid(const char s[static PCI_ADDRESS_STRLEN_MAX + 1]) {
+        return strnlen(s, PCI_ADDRESS_STRLEN_MAX + 1) <= PCI_ADDRESS_STRLEN_MAX && pci_address_is_valid(s);
 }
 
 static int device_path(const char *address, const char *attr, char **ret) {
@@ -284,7 +284,7 @@ static int write_failed(const char *address, int r, const char *what, char **ret
         if (device_gone(address))
                 return fail(ret_error, -ENODEV, "%s vanished while %s (its sysfs directory is gone)",
                             address, what);
-        return fail(ret_error, r, "%s failed for %s: %s", what, address, strerror(-r));
+        return fail(ret_error, r, "%s: %s failed: %s", address, what, strerror(-r));
 }
 
 /* Give a device back to its original driver and override. Used by restore and by rollback. */
@@ -347,11 +347,13 @@ static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points
                 r = wait_for_driver(d->address, d->original_driver, verify_deadline(deadline), cur);
                 if (r == -ENODEV)
                         return write_failed(d->address, r, "binding back", ret_error);
+                if (r < 0 && rb < 0)
+                        return fail(ret_error, rb,
+                                    "Giving %s back to %s failed: the bind said \"%s\" and drivers_probe left it on %s",
+                                    d->address, d->original_driver, strerror(-rb), cur[0] ? cur : "no driver");
                 if (r < 0)
-                        return fail(ret_error, rb < 0 ? rb : -EIO,
-                                    "Giving %s back to %s failed: the kernel said \"%s\" to the bind, and it is now on %s",
-                                    d->address, d->original_driver, rb < 0 ? strerror(-rb) : "ok",
-                                    cur[0] ? cur : "no driver");
+                        return fail(ret_error, -EIO, "Giving %s back to %s failed: it is on %s after the bind",
+                                    d->address, d->original_driver, cur[0] ? cur : "no driver");
         } else if (crash_points)
                 binder_crash_point("restore-after-bind");
 
@@ -433,6 +435,9 @@ static void rollback(const BindDevice *devices, size_t n, char **ret_error) {
                 const BindDevice *d = &devices[i - 1];
                 int r;
 
+                /* A device that vanished has nothing left to roll back; the first error says so. */
+                if (device_gone(d->address))
+                        continue;
                 r = restore_one(d, deadline_after(ROLLBACK_USEC), false, &e);
                 if (r < 0) {
                         log_error_errno(r, "Rolling back %s failed: %s", d->address, strna(e));

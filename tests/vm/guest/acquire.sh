@@ -4,7 +4,7 @@
 set -u
 . ./checks.sh
 B=io.vfiod.Broker
-T=/usr/libexec/vfiod/tests
+T=/usr/libexec/vfiod-tests
 call() { varlinkctl call "$BROKER" "$B.$1" "${2:-{\}}"; }
 driver() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null || echo none; }
 # Every PCI device with its driver: "the host exactly as it was" is this, unchanged.

@@ -135,9 +135,21 @@ for req in '{"devices":["0000:00:03"]}' '{"devices":["../../../sys"]}' '{"device
     err=$(call Acquire "$req" 2>&1)
     check "Acquire $req -> error" grep -qE "InvalidParameter|NoSuchDevice|io.vfiod" <<<"$err"
 done
-huge=$(python3 -c 'print({"devices": ["0000:00:03.0"] * 100000}.__repr__().replace("'"'"'", "\""))')
-err=$(call Acquire "$huge" 2>&1)
-check "100000 devices -> error" grep -qE "InvalidParameter" <<<"$err"
+# Too big for a command line: send it raw.
+err=$(python3 - "$BROKER" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(json.dumps({"method": "io.vfiod.Broker.Acquire", "parameters": {"devices": ["0000:00:03.0"] * 100000}}).encode() + b"\0")
+buf = b""
+while not buf.endswith(b"\0"):
+    d = s.recv(65536)
+    if not d: break
+    buf += d
+print(buf.rstrip(b"\0").decode())
+PY
+)
+echo "$err"
+check "100000 devices -> InvalidParameter" grep -q "InvalidParameter" <<<"$err"
 python3 - "$BROKER" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])

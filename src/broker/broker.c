@@ -151,6 +151,31 @@ int broker_save_state(Manager *m) {
         return 0;
 }
 
+int broker_mark_holders(Manager *m) {
+        Topology *t = &m->topology;
+
+        for (size_t i = 0; i < t->n_devices; i++) {
+                free(t->devices[i].held_by);
+                t->devices[i].held_by = NULL;
+        }
+        for (size_t i = 0; i < m->n_leases; i++) {
+                const Lease *l = m->leases[i];
+
+                for (size_t gi = 0; gi < l->n_groups; gi++) {
+                        const IommuGroup *g = topology_find_group(t, l->groups[gi]);
+
+                        for (size_t k = 0; g && k < g->n_members; k++) {
+                                PciDevice *d = (PciDevice *) topology_find_device(t, g->members[k]);
+                                if (!d || d->held_by)
+                                        continue;
+                                if (asprintf(&d->held_by, "lease %s of uid %u", l->id, (unsigned) l->uid) < 0)
+                                        return -ENOMEM;
+                        }
+                }
+        }
+        return 0;
+}
+
 /* ---- ending leases ---- */
 
 typedef struct EndCtx {
@@ -493,15 +518,6 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                         return 0;
                 }
 
-        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
-        if (r < 0)
-                goto fail_errno;
-        if (!op->verdict.allowed) {
-                journal_denied(operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
-                fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
-                return 0;
-        }
-
         /* Held by someone (or an operation in flight)? Exactly one of two racing callers gets here
          * first: the lease below is in the table before we return to the event loop. */
         for (size_t i = 0; i < op->n_request_devices; i++) {
@@ -513,6 +529,15 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                         fail(op, ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
                         return 0;
                 }
+        }
+
+        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        if (r < 0)
+                goto fail_errno;
+        if (!op->verdict.allowed) {
+                journal_denied(operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
+                fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
+                return 0;
         }
 
         r = binder_vfio_pci_available();

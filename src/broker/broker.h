@@ -58,6 +58,9 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata);
 Lease *broker_find_lease(Manager *m, const char *id);
 const Lease *broker_lease_holding(Manager *m, const char *address, int group);
 
+/* Mark the devices of every leased group in the topology (PciDevice.held_by). */
+int broker_mark_holders(Manager *m);
+
 /* Read the journal at start and finish, undo or re-adopt what it says. */
 int broker_start(Manager *m);
 int broker_save_state(Manager *m);

@@ -73,29 +73,29 @@ static const Verb verbs[] = {
           "print the devices given back." },
         { "acquire", "acquire DEVICE... [--min-aperture-bits=N] [--iova=START-END]... [--exec -- CMD [ARGS...]]",
           1, UINT_MAX, verb_acquire,
-          "Acquire DEVICE... for yourself: vfiod binds their whole IOMMU groups to vfio-pci if needed,\n"
-          "sets up a VFIO container (type1v2) with the groups attached, and passes the container, group\n"
-          "and device fds to vfiodctl. The lease is tied to this vfiodctl process: it ends when vfiodctl\n"
-          "exits (vfiodctl releases it explicitly first, so the devices are back when it returns).\n"
+          "Take DEVICE... for yourself: vfiod binds their whole IOMMU groups to vfio-pci if needed, sets\n"
+          "up a VFIO container (type1v2) with the groups attached, and passes container, group and device\n"
+          "fds. The lease is tied to this vfiodctl process and ends when it exits; vfiodctl releases it\n"
+          "explicitly before, so the devices are back where the policy wants them when it returns.\n"
           "\n"
           "Without --exec: print the lease id, each container's usable IOVA ranges, IOMMU page sizes, DMA\n"
           "mappings available and aperture, the groups and the devices; then hold the lease and the fds\n"
-          "until SIGINT (Ctrl-C) or SIGTERM, release it and exit 0. With --json the reply is printed as\n"
-          "JSON (the fd fields are indexes into the fds passed with it) and the holding line goes to stderr.\n"
+          "until SIGINT (Ctrl-C) or SIGTERM, release it and exit 0. With --json, vfiod's reply is printed\n"
+          "(its fd fields index the fds passed with it) and the holding line goes to stderr.\n"
           "\n"
-          "With --exec -- CMD [ARGS...]: run CMD with the fds at 3, 4, 5, ... in the sd_listen_fds_with_names()\n"
-          "convention: containers first, then groups, then devices, in vfiod's order; $LISTEN_FDS,\n"
-          "$LISTEN_PID (CMD's pid) and $LISTEN_FDNAMES are set, and $VFIOD_LEASE_ID holds the lease id.\n"
+          "With --exec -- CMD [ARGS...]: run CMD with the fds at 3, 4, 5, ... as sd_listen_fds_with_names()\n"
+          "expects them: containers, then groups, then devices, each in vfiod's order. $LISTEN_FDS,\n"
+          "$LISTEN_PID (CMD's pid) and $LISTEN_FDNAMES are set, $VFIOD_LEASE_ID holds the lease id.\n"
           "':' separates the names in $LISTEN_FDNAMES, so no name contains one:\n"
-          "  vfio-container            the container (when there is one, which is the usual case)\n"
-          "  vfio-container.N          each container, when vfiod split the request into several (a policy\n"
-          "                            with mixedApertures \"split\"); N is the lowest group it holds\n"
-          "  vfio-group.N              the group /dev/vfio/N, already attached to its container\n"
-          "  vfio-device.DDDD-BB-DD.F  the device DDDD:BB:DD.F (the address with '-' for ':')\n"
-          "No other fd of vfiodctl's reaches CMD; fds vfiodctl itself inherited stay inherited. vfiodctl\n"
-          "waits for CMD, passes SIGINT, SIGTERM and SIGHUP on to it (not those the terminal already sent\n"
-          "to CMD as well), releases the lease when CMD is done, and exits with CMD's exit status, or\n"
-          "128+N when CMD was killed by signal N (127: CMD not found, 126: CMD could not be run).\n"
+          "  vfio-container            the container, when there is one (the usual case)\n"
+          "  vfio-container.N          each container, when vfiod split the request into several\n"
+          "                            (policy mixedApertures \"split\"); N is the lowest group in it\n"
+          "  vfio-group.N              the group /dev/vfio/N, attached to its container\n"
+          "  vfio-device.DDDD-BB-DD.F  the device DDDD:BB:DD.F, written with '-' for ':'\n"
+          "No other fd of vfiodctl's reaches CMD (fds vfiodctl inherited stay inherited). vfiodctl waits\n"
+          "for CMD, passes SIGINT, SIGTERM and SIGHUP on to it (except those the terminal sent to CMD\n"
+          "too), releases the lease when CMD is gone, and exits with CMD's exit status: 128+N when CMD\n"
+          "was killed by signal N, 127 when CMD was not found, 126 when it could not be run.\n"
           "\n"
           "  --min-aperture-bits=N   Refuse unless the measured IOVA aperture covers at least N bits\n"
           "  --iova=START-END        A range CMD must be able to map, inclusive, hex with 0x or decimal\n"
@@ -391,16 +391,6 @@ int main(int argc, char *argv[]) {
                 args++;
                 n_args--;
         }
-        if ((unsigned) n_args < verb->min_args) {
-                ctl_log("%s: missing argument; usage: %s %s", verb->name, program_invocation_short_name,
-                        verb->synopsis);
-                return EXIT_USAGE;
-        }
-        if ((unsigned) n_args > verb->max_args) {
-                ctl_log("%s: too many arguments; usage: %s %s", verb->name, program_invocation_short_name,
-                        verb->synopsis);
-                return EXIT_USAGE;
-        }
         if (arg_uid != (uid_t) -1 && verb->run != verb_explain) {
                 ctl_log("--uid= only applies to explain");
                 return EXIT_USAGE;
@@ -421,6 +411,17 @@ int main(int argc, char *argv[]) {
                 }
                 if (arg_exec)
                         arg_exec_argv = command; /* argv is NULL-terminated after it */
+        }
+
+        if ((unsigned) n_args < verb->min_args) {
+                ctl_log("%s: missing argument; usage: %s %s", verb->name, program_invocation_short_name,
+                        verb->synopsis);
+                return EXIT_USAGE;
+        }
+        if ((unsigned) n_args > verb->max_args) {
+                ctl_log("%s: too many arguments; usage: %s %s", verb->name, program_invocation_short_name,
+                        verb->synopsis);
+                return EXIT_USAGE;
         }
 
         r = verb->run(n_args, args);

@@ -183,7 +183,7 @@ int manager_refresh_facts(Manager *m) {
         r = host_use_apply(m->udev, &m->topology);
         if (r < 0)
                 return log_error_errno(r, "Failed to find the devices the host uses: %m");
-        return 0;
+        return broker_mark_holders(m);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

@@ -117,7 +117,9 @@ static SD_VARLINK_DEFINE_ENUM_TYPE(
                 SD_VARLINK_FIELD_COMMENT("No driver"),
                 SD_VARLINK_DEFINE_ENUM_VALUE(unbound),
                 SD_VARLINK_FIELD_COMMENT("On vfio-pci"),
-                SD_VARLINK_DEFINE_ENUM_VALUE(vfio));
+                SD_VARLINK_DEFINE_ENUM_VALUE(vfio),
+                SD_VARLINK_FIELD_COMMENT("Its group is held by a lease"),
+                SD_VARLINK_DEFINE_ENUM_VALUE(leased));
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 Device,
@@ -133,6 +135,8 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(driver, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD(driverOverride, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD_BY_TYPE(state, DeviceState, 0),
+                SD_VARLINK_FIELD_COMMENT("Which lease holds it, when state is leased"),
+                SD_VARLINK_DEFINE_FIELD(heldBy, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Header type 0: an endpoint; bridges are not assignable"),
                 SD_VARLINK_DEFINE_FIELD(endpoint, SD_VARLINK_BOOL, 0),
                 SD_VARLINK_DEFINE_FIELD(multifunction, SD_VARLINK_BOOL, 0),

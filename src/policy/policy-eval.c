@@ -809,6 +809,22 @@ static int check_authorization(Eval *e) {
 
 /* ---- driver ---- */
 
+static int check_in_use(Eval *e) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                int r;
+
+                if (d->held_by)
+                        r = emit(e, "in-use", false, d->address, "%s is held by %s; wait until it is released, "
+                                 "or ask its holder (vfiodctl leases)", d->address, d->held_by);
+                else
+                        r = emit(e, "in-use", true, d->address, "no lease holds %s", d->address);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int (*const checks[])(Eval *e) = {
         check_no_iommu_group,
         check_not_an_endpoint,
@@ -823,6 +839,7 @@ static int (*const checks[])(Eval *e) = {
         check_aperture_too_small,
         check_aperture_mixed,
         check_host,
+        check_in_use,
         check_authorization,
 };
 

@@ -40,6 +40,7 @@ void pci_device_done(PciDevice *d) {
         free(d->iommu_unit);
         free(d->parent);
         free(d->host_use_detail);
+        free(d->held_by);
         *d = (PciDevice) {};
 }
 

@@ -44,6 +44,7 @@ typedef struct PciDevice {
         unsigned host_use;                 /* HostUse bits */
         char *host_use_detail;             /* human words for host_use, e.g. "/ on nvme0n1p2" */
         DeviceState state;
+        char *held_by;                     /* "lease ID of uid U", when a lease holds its group; NULL if free */
 } PciDevice;
 
 typedef enum ReservedRegionType {

@@ -264,7 +264,7 @@ static void test_clean_single_device(void **state) {
                 "no-iommu-group", "not-an-endpoint", "partial-group", "group-not-viable", "noiommu",
                 "unsafe-interrupts", "no-interrupt-remapping", "acs-override", "smmu-bypass", "direct-mapped-region",
                 "aperture-too-small", "aperture-mixed", "root-storage", "routed-interface", "boot-console",
-                "not-authorized",
+                "in-use", "not-authorized",
         };
         Fixture *f = *state;
         Verdict v;
@@ -737,6 +737,48 @@ static const char rules_json[] =
         " {\"name\": \"never-gpus\", \"match\": {\"class\": \"03*\"}, \"deny\": true}"
         "]}";
 
+static void test_in_use(void **state) {
+        Fixture *f = *state;
+        Verdict v;
+
+        f->devices[D_E1000E].held_by = (char *) "lease 0123 of uid 1000";
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "in-use", A_E1000E, false, "is held by lease 0123 of uid 1000");
+        verdict_done(&v);
+        f->devices[D_E1000E].held_by = NULL;
+
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_true(v.allowed);
+        expect(&v, "in-use", A_E1000E, true, "no lease holds");
+        verdict_done(&v);
+}
+
+/* Lists ask for failed checks only: same decision, no passed entries. */
+static void test_failed_only(void **state) {
+        Fixture *f = *state;
+        const Request full = { .devices = DEVICES(A_E1000_1) };
+        const Request brief = { .devices = DEVICES(A_E1000_1), .failed_only = true };
+        Verdict a, b;
+
+        assert_int_equal(policy_evaluate(&f->p, &f->t, &full, &root, &a), 0);
+        assert_int_equal(policy_evaluate(&f->p, &f->t, &brief, &root, &b), 0);
+        assert_int_equal(a.allowed, b.allowed);
+        assert_false(b.allowed);
+        for (size_t i = 0; i < b.n_checks; i++)
+                assert_false(b.checks[i].passed);
+        size_t failed = 0;
+        for (size_t i = 0; i < a.n_checks; i++)
+                if (!a.checks[i].passed) {
+                        assert_string_equal(a.checks[i].code, b.checks[failed].code);
+                        failed++;
+                }
+        assert_int_equal(failed, b.n_checks);
+        assert_true(b.n_checks > 0);
+        verdict_done(&a);
+        verdict_done(&b);
+}
+
 static void test_authorization(void **state) {
         Fixture *f = *state;
         Verdict v;
@@ -875,6 +917,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_denied_by_rule, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_safety_binds_root, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_only, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,9 @@ check_eq "back on e1000e after the race" e1000e "$(driver 0000:00:03.0)"
 out=$(call Bind '{"devices":["0000:00:03.0"]}')
 check_eq "Bind: on vfio-pci" vfio-pci "$(driver 0000:00:03.0)"
 check "Bind: /dev/vfio/N exists" test -e "/dev/vfio/$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/iommu_group)")"
+check_eq "Bind: ListDevices says leased" leased \
+    "$(call ListDevices | jq -r '.devices[] | select(.address=="0000:00:03.0") | .state')"
+check "Bind: Explain says in-use" bash -c "varlinkctl call $BROKER $B.Explain '{\"device\":\"0000:00:03.0\"}' | jq -e '.checks[] | select(.code==\"in-use\" and (.passed|not))'"
 err=$(as_user dpdk varlinkctl call "$BROKER" $B.Unbind '{"devices":["0000:00:03.0"]}' 2>&1)
 check "someone else cannot Unbind it" grep -q "$B.BindFailed" <<<"$err"
 call Unbind '{"devices":["0000:00:03.0"]}' >/dev/null

@@ -15,5 +15,20 @@ say "vfiodctl explain 0000:00:06.0 | grep -v ✓      # the root disk: only what
 vfiodctl explain 0000:00:06.0 | grep -v ✓
 say "vfiodctl explain --uid=nobody 0000:00:03.0 | grep -v ✓"
 vfiodctl explain --uid=nobody 0000:00:03.0 | grep -v ✓
-run varlinkctl introspect /run/vfiod/io.vfiod.Broker io.vfiod.Broker | head -n 12
+
+say "an unprivileged user whom the policy allows the e1000e behind the root port"
+mkdir -p /etc/vfiod/policy.d
+useradd --system --no-create-home --user-group dpdk
+echo '{"rules":[{"name":"dpdk-nic","match":{"address":"0000:01:00.0"},"allow":{"users":["dpdk"]}}]}' \
+    >/etc/vfiod/policy.d/50-demo.json
+cat /etc/vfiod/policy.d/50-demo.json
+run vfiodctl reload
+modprobe vfio-pci
+say "setpriv --reuid=dpdk ... vfiodctl acquire 0000:01:00.0 --exec -- vfio-dma-check"
+setpriv --reuid=dpdk --regid=dpdk --init-groups vfiodctl acquire 0000:01:00.0 --exec -- \
+    sh -c 'echo "  LISTEN_FDNAMES=$LISTEN_FDNAMES"; vfiodctl leases; /usr/libexec/vfiod-tests/vfio-dma-check'
+sleep 1
+say "after the command exited: the device is back on its driver"
+echo "  0000:01:00.0 -> $(basename "$(readlink /sys/bus/pci/devices/0000:01:00.0/driver)"), interface $(ls /sys/bus/pci/devices/0000:01:00.0/net)"
+run journalctl -o cat _COMM=vfiod --no-pager -n 8
 run systemctl status --no-pager --lines=3 vfiod.service

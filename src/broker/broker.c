@@ -434,14 +434,16 @@ static void bound(Operation *op) {
                 }
         }
 
+        Manager *m = op->manager;
+
         l->busy = false;
         journal_lease(VFIOD_MESSAGE_LEASE_START, l, "started");
-        manager_broadcast(op->manager, "leased", l->devices[0], NULL, l->groups[0]);
-        complete(op);
+        manager_broadcast(m, "leased", l->devices[0], NULL, l->groups[0]);
+        complete(op);   /* frees op */
 
         /* The holder may have gone while we were binding. */
         if (l->kind == LEASE_ACQUIRE && !holder_alive(l))
-                (void) broker_end_lease(op->manager, l, NULL, NULL);
+                (void) broker_end_lease(m, l, NULL, NULL);
 }
 
 static void on_bind_worker(Worker *w, int r, const char *message, void *userdata) {

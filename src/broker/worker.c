@@ -87,6 +87,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         ssize_t n;
         int r;
 
+        if (!w)
+                return 0;  /* a worker we gave up on, reaped at last */
+
         n = read(w->pipe_fd, buf, sizeof(buf) - 1);
         buf[n > 0 ? n : 0] = '\0';
 
@@ -101,8 +104,14 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Worker *w = userdata;
 
-        /* A worker stuck in the kernel may not die at once; it is reaped whenever it does. */
+        /* A worker stuck in the kernel may not die at once; leave its child source to the event
+         * loop, which reaps it whenever it does. */
         (void) kill(w->pid, SIGKILL);
+        if (w->child_source) {
+                (void) sd_event_source_set_userdata(w->child_source, NULL);
+                (void) sd_event_source_set_floating(w->child_source, true);
+                w->child_source = sd_event_source_unref(w->child_source);
+        }
         finish(w, -ETIMEDOUT, "the kernel did not finish rebinding in time (a driver's unbind may be stuck)");
         return 0;
 }

@@ -326,9 +326,10 @@ static int hold(sd_varlink *link, Acquired *a) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                ctl_log_errno(errno, "Failed to block signals: %m");
+                int error = errno;
+
                 (void) release(link, a);
-                return -errno;
+                return ctl_log_errno(error, "Failed to block signals: %m");
         }
 
         (void) text_clean(lease, sizeof lease, a->lease_id, 128);
@@ -337,9 +338,8 @@ static int hold(sd_varlink *link, Acquired *a) {
         if (fflush(stdout) != 0 || fflush(stderr) != 0) {
                 int error = errno > 0 ? errno : EIO;
 
-                ctl_log_errno(error, "failed to write output: %m");
                 (void) release(link, a);
-                return -error;
+                return ctl_log_errno(error, "failed to write output: %m");
         }
 
         do
@@ -416,19 +416,26 @@ static int run_command(sd_varlink *link, Acquired *a) {
         _cleanup_free_ char *names = NULL;
         sigset_t mask, saved_mask;
         siginfo_t si = {};
+        const char *what;
         pid_t pid;
-        int status;
+        int status, error;
 
         names = join_names(a);
-        if (!names)
-                return ctl_log_errno(ENOMEM, "Out of memory: %m");
+        if (!names) {
+                error = ENOMEM;
+                what = "Out of memory";
+                goto fail;
+        }
 
         /* Move every fd above the range it is placed in, so the child's dup2() calls cannot collide. */
         for (size_t i = 0; i < a->n_fds; i++) {
                 int fd = fcntl(a->fds[i].fd, F_DUPFD_CLOEXEC, (int) (3 + a->n_fds));
 
-                if (fd < 0)
-                        return ctl_log_errno(errno, "Failed to move fd %s: %m", a->fds[i].name);
+                if (fd < 0) {
+                        error = errno;
+                        what = "Failed to move the fds for the command";
+                        goto fail;
+                }
                 (void) close(a->fds[i].fd);
                 a->fds[i].fd = fd;
         }
@@ -439,16 +446,22 @@ static int run_command(sd_varlink *link, Acquired *a) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &mask, &saved_mask) < 0)
-                return ctl_log_errno(errno, "Failed to block signals: %m");
+        if (sigprocmask(SIG_BLOCK, &mask, &saved_mask) < 0) {
+                error = errno;
+                what = "Failed to block signals";
+                goto fail;
+        }
 
         /* Nothing buffered may be written twice. */
         (void) fflush(stdout);
         (void) fflush(stderr);
 
         pid = fork();
-        if (pid < 0)
-                return ctl_log_errno(errno, "Failed to fork: %m");
+        if (pid < 0) {
+                error = errno;
+                what = "Failed to fork";
+                goto fail;
+        }
         if (pid == 0)
                 exec_child(a, names, &saved_mask);
 
@@ -493,6 +506,11 @@ static int run_command(sd_varlink *link, Acquired *a) {
          * once we exit. */
         (void) release(link, a);
         return status;
+
+fail:
+        /* CMD never ran: give the lease back now. */
+        (void) release(link, a);
+        return ctl_log_errno(error, "%s: %m", what);
 }
 
 int verb_acquire(int argc, char *argv[]) {

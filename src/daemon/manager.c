@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include "broker.h"
 #include "host-use.h"
@@ -17,6 +18,12 @@
 #include "varlink.h"
 
 #define POLICY_DIRS_MAX 8
+
+static uint64_t now_usec(clockid_t c) {
+        struct timespec ts;
+        clock_gettime(c, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 int manager_new(Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -214,11 +221,15 @@ int manager_start(Manager *m) {
         r = manager_udev_init(m);
         if (r < 0)
                 return r;
+        uint64_t t0, t1;
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = topology_scan(m->udev, &m->topology);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the PCI topology: %m");
-        log_info("Found %zu PCI devices in %zu IOMMU groups, %zu IOMMU units.",
-                 m->topology.n_devices, m->topology.n_groups, m->topology.units.n_units);
+        t1 = now_usec(CLOCK_MONOTONIC);
+        log_info("Found %zu PCI devices in %zu IOMMU groups, %zu IOMMU units, in %llu ms.",
+                 m->topology.n_devices, m->topology.n_groups, m->topology.units.n_units,
+                 (unsigned long long) (t1 - t0) / 1000);
 
         /* A bad policy at start leaves the strict built-in defaults in force: fail closed. */
         (void) manager_reload_policy(m, NULL);

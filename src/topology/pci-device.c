@@ -122,7 +122,6 @@ static int strdup_opt(const char *s, char **ret) {
 int pci_device_read(struct udev_device *d, PciDevice *ret) {
         _cleanup_(pci_device_done) PciDevice p = { .iommu_group = -1 };
         _cleanup_free_ char *group = NULL;
-        struct udev_device *parent;
         const char *v;
         uint64_t x;
         uint8_t ht = 0;
@@ -191,11 +190,24 @@ int pci_device_read(struct udev_device *d, PciDevice *ret) {
         if (r < 0)
                 return r;
 
-        parent = udev_device_get_parent_with_subsystem_devtype(d, "pci", NULL);
-        if (parent) {
-                r = strdup_opt(udev_device_get_sysname(parent), &p.parent);
-                if (r < 0)
-                        return r;
+        /* The upstream bridge is the parent directory when that is a PCI function; reading it off
+         * the path spares building a udev object per ancestor for every device. */
+        v = udev_device_get_syspath(d);
+        if (v) {
+                const char *end = strrchr(v, '/'), *start = end;
+                char buf[PCI_ADDRESS_STRLEN_MAX + 1];
+
+                while (start && start > v && start[-1] != '/')
+                        start--;
+                if (end && start && (size_t) (end - start) <= PCI_ADDRESS_STRLEN_MAX) {
+                        memcpy(buf, start, end - start);
+                        buf[end - start] = '\0';
+                        if (pci_address_is_valid(buf)) {
+                                p.parent = strdup(buf);
+                                if (!p.parent)
+                                        return -ENOMEM;
+                        }
+                }
         }
 
         p.state = !p.driver ? DEVICE_STATE_UNBOUND :

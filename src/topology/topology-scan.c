@@ -29,21 +29,12 @@ static int device_cmp(const void *a, const void *b) {
         return strcmp(((const PciDevice *) a)->address, ((const PciDevice *) b)->address);
 }
 
-/* (Re)build one group from the device list and its sysfs directory. */
-static int group_refresh(Topology *t, int id) {
-        _cleanup_(iommu_group_done) IommuGroup g = { .id = -1 };
+/* Put group g (members already filled, or none) into the sorted group table, or drop its slot. */
+static int group_store(Topology *t, int id, IommuGroup *g) {
         IommuGroup *slot = (IommuGroup *) topology_find_group(t, id);
         int r;
 
-        for (size_t i = 0; i < t->n_devices; i++)
-                if (t->devices[i].iommu_group == id) {
-                        r = strv_push_n(&g.members, &g.n_members, t->devices[i].address);
-                        if (r < 0)
-                                return r;
-                }
-
-        if (g.n_members == 0) {
-                /* Gone: drop the slot. */
+        if (g->n_members == 0) {
                 if (slot) {
                         size_t idx = slot - t->groups;
                         iommu_group_done(slot);
@@ -53,33 +44,53 @@ static int group_refresh(Topology *t, int id) {
                 return 0;
         }
 
-        r = iommu_group_read(id, &g);
+        r = iommu_group_read(id, g);
         if (r < 0)
                 return r;
 
         if (slot) {
                 iommu_group_done(slot);
-                *slot = g;
+                *slot = *g;
         } else {
                 IommuGroup *n = reallocarray(t->groups, t->n_groups + 1, sizeof(IommuGroup));
-                size_t pos = 0;
+                size_t pos = t->n_groups;
 
                 if (!n)
                         return -ENOMEM;
                 t->groups = n;
-                while (pos < t->n_groups && t->groups[pos].id < id)
-                        pos++;
+                /* Scans add groups in ascending order: search from the end. */
+                while (pos > 0 && t->groups[pos - 1].id > id)
+                        pos--;
                 memmove(t->groups + pos + 1, t->groups + pos, (t->n_groups - pos) * sizeof(IommuGroup));
-                t->groups[pos] = g;
+                t->groups[pos] = *g;
                 t->n_groups++;
         }
-        g = (IommuGroup) { .id = -1 };
+        *g = (IommuGroup) { .id = -1 };
         return 0;
 }
 
-static int int_cmp(const void *a, const void *b) {
-        int x = *(const int *) a, y = *(const int *) b;
-        return (x > y) - (x < y);
+/* (Re)build one group from the device list and its sysfs directory (after a uevent). */
+static int group_refresh(Topology *t, int id) {
+        _cleanup_(iommu_group_done) IommuGroup g = { .id = -1 };
+        int r;
+
+        for (size_t i = 0; i < t->n_devices; i++)
+                if (t->devices[i].iommu_group == id) {
+                        r = strv_push_n(&g.members, &g.n_members, t->devices[i].address);
+                        if (r < 0)
+                                return r;
+                }
+        return group_store(t, id, &g);
+}
+
+static int by_group(const void *a, const void *b, void *userdata) {
+        const Topology *t = userdata;
+        size_t i = *(const size_t *) a, j = *(const size_t *) b;
+        int x = t->devices[i].iommu_group, y = t->devices[j].iommu_group;
+
+        if (x != y)
+                return (x > y) - (x < y);
+        return (i > j) - (i < j);
 }
 
 static int device_add(struct udev_device *d, void *userdata) {
@@ -104,7 +115,7 @@ static int device_add(struct udev_device *d, void *userdata) {
 
 int topology_scan(struct udev *udev, Topology *ret) {
         _cleanup_(topology_done) Topology t = {};
-        _cleanup_free_ int *ids = NULL;
+        _cleanup_free_ void *ids = NULL;
         int r;
 
         r = iommu_units_scan(udev, &t.units);
@@ -116,19 +127,26 @@ int topology_scan(struct udev *udev, Topology *ret) {
         if (t.n_devices > 1)
                 qsort(t.devices, t.n_devices, sizeof(PciDevice), device_cmp);
 
-        /* Distinct group ids, each read once. */
-        ids = calloc(t.n_devices + 1, sizeof(int));
+        /* Groups in one pass: devices sorted by group id, each run of equal ids is one group. */
+        ids = calloc(t.n_devices + 1, sizeof(size_t) * 2);
         if (!ids)
                 return -ENOMEM;
-        size_t n_ids = 0;
+        size_t *order = (size_t *) ids, n_order = 0;
         for (size_t i = 0; i < t.n_devices; i++)
                 if (t.devices[i].iommu_group >= 0)
-                        ids[n_ids++] = t.devices[i].iommu_group;
-        qsort(ids, n_ids, sizeof(int), int_cmp);
-        for (size_t i = 0; i < n_ids; i++) {
-                if (i > 0 && ids[i] == ids[i - 1])
-                        continue;
-                r = group_refresh(&t, ids[i]);
+                        order[n_order++] = i;
+        qsort_r(order, n_order, sizeof(size_t), by_group, &t);
+        for (size_t i = 0; i < n_order; ) {
+                _cleanup_(iommu_group_done) IommuGroup g = { .id = -1 };
+                int id = t.devices[order[i]].iommu_group;
+
+                /* Members keep address order: the sort is stable on it (ties broken by index). */
+                for (; i < n_order && t.devices[order[i]].iommu_group == id; i++) {
+                        r = strv_push_n(&g.members, &g.n_members, t.devices[order[i]].address);
+                        if (r < 0)
+                                return r;
+                }
+                r = group_store(&t, id, &g);
                 if (r < 0)
                         return r;
         }

@@ -254,6 +254,12 @@ def main():
           "LD_PRELOAD, which redirects every /sys access.")
     for n in notes:
         print(f"NOTE: {n}")
+    # The daemon's own account of its scan (the rest of start-up is policy, sockets, exec).
+    log.flush()
+    with open(os.path.join(work, "vfiod.log"), errors="replace") as f:
+        found = [l.strip() for l in f if "Found " in l]
+    if found:
+        print(f"vfiod says (last start): {found[-1].lstrip('<0123456789>')}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -90,6 +90,67 @@ for bad in 0000:zz:00.0 00:03 0000:00:20.0 00:03.8 0000:000:03.0 foo 00:03.0x; d
     check "'$bad': the message says what is wrong" grep -q "is not a PCI address: " <<<"$err"
 done
 
+# bind, unbind, acquire, release, leases: the command line is checked before any connection is made.
+run --help
+check "--help lists the lease commands" grep -qE "^  (bind|unbind|acquire|release|leases) " <<<"$out"
+run help acquire
+check_eq "help acquire exits 0" 0 "$rc"
+check "help acquire names the fds without ':'" \
+    grep -q "vfio-device.DDDD-BB-DD.F" <<<"$out"
+check "help acquire names the container fd" grep -qE "^  vfio-container  " <<<"$out"
+check "help acquire documents the convention" grep -q "LISTEN_FDNAMES" <<<"$out"
+for verb in bind unbind acquire release; do
+    run "$verb"
+    check_eq "$verb without an argument -> exit 2" 2 "$rc"
+    check "$verb without an argument: says so" grep -q "^vfiodctl: $verb: missing argument; usage: " <<<"$err"
+done
+run release a-1 a-2
+check_eq "release takes one lease id" 2 "$rc"
+run release ""
+check_eq "release of an empty id -> exit 2" 2 "$rc"
+run leases extra
+check_eq "leases takes no argument" 2 "$rc"
+for verb in bind unbind acquire; do
+    run "$verb" 00:03.0 0000:zz:00.0
+    check_eq "$verb with a bad address -> exit 2" 2 "$rc"
+    check_eq "$verb: the bad address is named" \
+        "vfiodctl: '0000:zz:00.0' is not a PCI address: the bus must be 1 or 2 hex digits (e.g. 0000:01:00.0)" "$err"
+done
+run acquire 00:03.0 --exec
+check_eq "acquire --exec without -- CMD -> exit 2" 2 "$rc"
+check_eq "acquire --exec without CMD: message" \
+    "vfiodctl: acquire: --exec needs a command: --exec -- CMD [ARGS...]" "$err"
+run acquire 00:03.0 --exec --
+check_eq "acquire --exec -- with nothing after -> exit 2" 2 "$rc"
+run acquire 00:03.0 -- true
+check_eq "acquire -- CMD without --exec -> exit 2" 2 "$rc"
+check_eq "acquire -- CMD without --exec: message" \
+    "vfiodctl: acquire: a command after -- needs --exec: --exec -- CMD [ARGS...]" "$err"
+for bad in 0 65 -1 4x 0x; do
+    run acquire 00:03.0 --min-aperture-bits="$bad"
+    check_eq "--min-aperture-bits=$bad -> exit 2" 2 "$rc"
+done
+for bad in foo 0x2000-0x1000 0x1000 -0x1000 0x0x1-0x2 1-0x 0x1-0x1ffffffffffffffff " 1-2"; do
+    run acquire 00:03.0 "--iova=$bad"
+    check_eq "--iova=$bad -> exit 2" 2 "$rc"
+    check "--iova=$bad: the message names the option" grep -q "^vfiodctl: --iova=" <<<"$err"
+done
+run list --iova=0-0xfff
+check_eq "--iova= on another command -> exit 2" 2 "$rc"
+run list --min-aperture-bits=39
+check_eq "--min-aperture-bits= on another command -> exit 2" 2 "$rc"
+run bind 00:03.0 --exec -- true
+check_eq "--exec on another command -> exit 2" 2 "$rc"
+# Well-formed: vfiodctl gets as far as connecting. What follows -- is CMD's, even what looks like
+# an option of ours, and for other commands -- only ends the options.
+run acquire 00:03.0 --min-aperture-bits=39 --iova=0x100000-0x2fffff --iova=0-4095 --exec -- true --frobnicate --json
+check_eq "acquire: options after -- belong to CMD" 1 "$rc"
+check "acquire: well-formed, then no daemon" grep -q "^vfiodctl: cannot reach vfiod at " <<<"$err"
+run explain -- 00:03.0
+check "explain -- DEVICE: -- ends the options" grep -q "^vfiodctl: cannot reach vfiod at " <<<"$err"
+run leases
+check_eq "leases without a daemon -> exit 1" 1 "$rc"
+
 run info
 check_eq "no daemon -> exit 1" 1 "$rc"
 check_eq "no daemon: one clear line" \

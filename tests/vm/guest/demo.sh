@@ -26,7 +26,7 @@ run vfiodctl reload
 modprobe vfio-pci
 say "setpriv --reuid=dpdk ... vfiodctl acquire 0000:01:00.0 --exec -- vfio-dma-check"
 setpriv --reuid=dpdk --regid=dpdk --init-groups vfiodctl acquire 0000:01:00.0 --exec -- \
-    sh -c 'echo "  LISTEN_FDNAMES=$LISTEN_FDNAMES"; vfiodctl leases; /usr/libexec/vfiod-tests/vfio-dma-check'
+    sh -c 'echo "  LISTEN_FDNAMES=$LISTEN_FDNAMES"; vfiodctl leases; exec /usr/libexec/vfiod-tests/vfio-dma-check'
 sleep 1
 say "after the command exited: the device is back on its driver"
 echo "  0000:01:00.0 -> $(basename "$(readlink /sys/bus/pci/devices/0000:01:00.0/driver)"), interface $(ls /sys/bus/pci/devices/0000:01:00.0/net)"

@@ -292,6 +292,96 @@ static int watch_holder(Manager *m, Lease *l, int pidfd) {
         return sd_event_add_io(m->event, &l->pidfd_source, pidfd, EPOLLIN, on_holder_exit, l);
 }
 
+/* ---- Release and Unbind: several lease ends, one answer ---- */
+
+static void on_part_done(Manager *m, Operation *part, void *userdata) {
+        Operation *op = userdata;
+
+        if (part->error_id && !op->error_id) {
+                op->error_id = part->error_id;
+                op->message = strdup(strna(part->message));
+        }
+        if (--op->pending == 0)
+                complete(op);
+}
+
+static bool may_end(uid_t uid, const Lease *l) {
+        return uid == 0 || uid == l->uid;
+}
+
+static int end_leases(Manager *m, Lease **leases, size_t n, OperationDone done, void *userdata) {
+        Operation *op;
+        int r;
+
+        op = calloc(1, sizeof(Operation));
+        if (!op)
+                return -ENOMEM;
+        *op = (Operation) { .manager = m, .done = done, .userdata = userdata, .pending = n + 1 };
+        for (size_t k = 0; k < n; k++)
+                for (size_t i = 0; i < leases[k]->n_devices; i++) {
+                        r = strv_push_n(&op->request_devices, &op->n_request_devices, leases[k]->devices[i]);
+                        if (r < 0) {
+                                operation_free(op);
+                                return r;
+                        }
+                }
+        for (size_t k = 0; k < n; k++) {
+                r = broker_end_lease(m, leases[k], on_part_done, op);
+                if (r < 0) {
+                        Operation part = { .error_id = ERROR_BIND_FAILED, .message = (char *) "cannot start giving the devices back" };
+                        on_part_done(m, &part, op);
+                }
+        }
+        /* The extra count holds the answer until every end was started. */
+        Operation none = {};
+        on_part_done(m, &none, op);
+        return 0;
+}
+
+int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy) {
+        Lease *l = broker_find_lease(m, id);
+
+        if (!l || !may_end(uid, l))
+                return -ENOENT;
+        if (l->busy) {
+                *ret_busy = l;
+                return -EBUSY;
+        }
+        return end_leases(m, &l, 1, done, userdata);
+}
+
+int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
+                  const char **ret_device, const Lease **ret_busy) {
+        Lease *ends[LEASE_DEVICES_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; devices[i]; i++) {
+                Lease *l = NULL;
+                bool seen = false;
+
+                for (size_t k = 0; k < m->n_leases && !l; k++)
+                        if (m->leases[k]->kind == LEASE_BIND && lease_has_device(m->leases[k], devices[i]))
+                                l = m->leases[k];
+                if (!l || !may_end(uid, l)) {
+                        *ret_device = devices[i];
+                        return -ENOENT;
+                }
+                if (l->busy) {
+                        *ret_device = devices[i];
+                        *ret_busy = l;
+                        return -EBUSY;
+                }
+                for (size_t k = 0; k < n; k++)
+                        seen = seen || ends[k] == l;
+                if (!seen) {
+                        if (n >= ELEMENTSOF(ends))
+                                return -E2BIG;
+                        ends[n++] = l;
+                }
+        }
+        return end_leases(m, ends, n, done, userdata);
+}
+
 /* ---- Bind and Acquire ---- */
 
 static bool holder_alive(const Lease *l) {

@@ -42,6 +42,7 @@ struct Operation {
 
         OperationDone done;
         void *userdata;
+        size_t pending;                 /* Unbind/Release: lease ends still to finish */
 };
 
 void operation_free(Operation *op);
@@ -54,6 +55,17 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
 
 /* End a lease: give the devices back where the policy says so, then forget it. done may be NULL. */
 int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata);
+
+/* Release: end lease id for uid (its holder, or root). -ENOENT: no such lease, or not the caller's
+ * (ids are not to be probed); -EBUSY: an operation on it is in flight (*ret_busy). */
+int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy);
+
+/* Unbind: end the Bind leases that hold devices, for uid; done once, after the last. Checks all
+ * before changing anything: -ENOENT with *ret_device when a device is not bound by a Bind of the
+ * caller's (root: of anyone's), -EBUSY with *ret_busy when one is in flight. On success the
+ * Operation's request_devices lists every device given back. */
+int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
+                  const char **ret_device, const Lease **ret_busy);
 
 Lease *broker_find_lease(Manager *m, const char *id);
 const Lease *broker_lease_holding(Manager *m, const char *address, int group);

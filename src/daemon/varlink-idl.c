@@ -300,7 +300,9 @@ static SD_VARLINK_DEFINE_METHOD(
 
 static SD_VARLINK_DEFINE_METHOD(
                 Release,
-                SD_VARLINK_DEFINE_INPUT(leaseId, SD_VARLINK_STRING, 0));
+                SD_VARLINK_DEFINE_INPUT(leaseId, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("The devices of the lease, given back where the policy says so"),
+                SD_VARLINK_DEFINE_OUTPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
 
 static SD_VARLINK_DEFINE_METHOD(
                 ListLeases,

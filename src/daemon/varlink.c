@@ -507,40 +507,23 @@ static int vl_method_acquire(sd_varlink *link, sd_json_variant *parameters, sd_v
         return vl_request(link, parameters, userdata, LEASE_ACQUIRE);
 }
 
-/* Several leases may end for one call (Unbind of devices bound separately): reply once, after the last. */
-typedef struct EndCall {
-        sd_varlink *link;
-        size_t pending;
-        char *error_id;
-        char *message;
-        char **devices;
-        size_t n_devices;
-} EndCall;
-
 static void on_end_done(Manager *m, Operation *op, void *userdata) {
-        EndCall *e = userdata;
+        sd_varlink *link = userdata;
 
-        if (op->error_id && !e->error_id) {
-                e->error_id = strdup(op->error_id);
-                e->message = strdup(strna(op->message));
-        }
-        if (--e->pending > 0)
-                return;
-        if (e->error_id)
-                (void) sd_varlink_errorbo(e->link, e->error_id, SD_JSON_BUILD_PAIR_STRING("message", strna(e->message)));
-        else if (e->devices)
-                (void) sd_varlink_replybo(e->link, SD_JSON_BUILD_PAIR_STRV("devices", e->devices));
+        if (op->error_id)
+                (void) sd_varlink_errorbo(link, op->error_id, SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
         else
-                (void) sd_varlink_reply(e->link, NULL);
-        sd_varlink_unref(e->link);
-        free(e->error_id);
-        free(e->message);
-        strv_free_n(e->devices, e->n_devices);
-        free(e);
+                (void) sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_STRV("devices", op->request_devices));
+        sd_varlink_unref(link);
+        operation_free(op);
 }
 
-static bool may_end(const CallerInfo *c, const Lease *l) {
-        return c->uid == 0 || c->uid == l->uid;
+static int reply_busy(sd_varlink *link, const char *device, const Lease *l) {
+        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy",
+                                  SD_JSON_BUILD_PAIR_STRING("device", device ?: l->devices[0]),
+                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id),
+                                  SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
+                                  SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
 }
 
 static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
@@ -548,11 +531,10 @@ static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_v
                 { "leaseId", SD_JSON_VARIANT_STRING, sd_json_dispatch_const_string, 0, SD_JSON_MANDATORY },
                 {}
         };
-        _cleanup_(caller_info_done) CallerInfo c = {};
+        const Lease *busy = NULL;
         const char *id = NULL;
         Manager *m = userdata;
-        EndCall *e;
-        Lease *l;
+        uid_t uid;
         int r;
 
         r = sd_varlink_dispatch(link, parameters, table, &id);
@@ -560,27 +542,19 @@ static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_v
                 return r;
         if (strlen(id) != LEASE_ID_STRLEN || strspn(id, "0123456789abcdef") != LEASE_ID_STRLEN)
                 return sd_varlink_error_invalid_parameter_name(link, "leaseId");
-        r = caller_from_link(link, &c);
+        r = sd_varlink_get_peer_uid(link, &uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        l = broker_find_lease(m, id);
-        /* Someone else's lease looks like no lease: ids are not to be probed. */
-        if (!l || !may_end(&c, l))
-                return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
 
-        e = calloc(1, sizeof(EndCall));
-        if (!e)
-                return sd_varlink_error_errno(link, -ENOMEM);
-        *e = (EndCall) { .link = sd_varlink_ref(link), .pending = 1 };
-        r = broker_end_lease(m, l, on_end_done, e);
-        if (r < 0) {
-                sd_varlink_unref(e->link);
-                free(e);
-                if (r == -EBUSY)
-                        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy", SD_JSON_BUILD_PAIR_STRING("device", l->devices[0]),
-                                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id), SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid));
+        r = broker_release(m, uid, id, on_end_done, sd_varlink_ref(link), &busy);
+        if (r < 0)
+                sd_varlink_unref(link);
+        if (r == -ENOENT)
+                return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
+        if (r == -EBUSY)
+                return reply_busy(link, NULL, busy);
+        if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        }
         return 0;
 }
 
@@ -591,12 +565,11 @@ static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_va
         };
         _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
         _cleanup_free_ const char **devices = NULL;
-        _cleanup_(caller_info_done) CallerInfo c = {};
+        const char *bad = NULL;
+        const Lease *busy = NULL;
         sd_json_variant *dv = NULL;
-        Lease *ends[LEASE_DEVICES_MAX];
-        size_t n_ends = 0;
         Manager *m = userdata;
-        EndCall *e;
+        uid_t uid;
         int r;
 
         r = sd_varlink_dispatch(link, parameters, table, &dv);
@@ -605,48 +578,21 @@ static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_va
         r = request_devices(link, NULL, dv, &buf, &devices);
         if (r <= 0)
                 return r;
-        r = caller_from_link(link, &c);
+        r = sd_varlink_get_peer_uid(link, &uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
 
-        /* Check everything before changing anything. */
-        for (size_t i = 0; devices[i]; i++) {
-                Lease *l = NULL;
-                bool seen = false;
-
-                for (size_t k = 0; k < m->n_leases && !l; k++)
-                        if (m->leases[k]->kind == LEASE_BIND && lease_has_device(m->leases[k], devices[i]))
-                                l = m->leases[k];
-                if (!l || !may_end(&c, l))
-                        return sd_varlink_errorbo(link, "io.vfiod.Broker.BindFailed",
-                                                  SD_JSON_BUILD_PAIR_STRING("device", devices[i]),
-                                                  SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
-                if (l->busy)
-                        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy", SD_JSON_BUILD_PAIR_STRING("device", devices[i]),
-                                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id), SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid));
-                for (size_t k = 0; k < n_ends; k++)
-                        seen = seen || ends[k] == l;
-                if (!seen)
-                        ends[n_ends++] = l;
-        }
-
-        e = calloc(1, sizeof(EndCall));
-        if (!e)
-                return sd_varlink_error_errno(link, -ENOMEM);
-        *e = (EndCall) { .link = sd_varlink_ref(link), .pending = n_ends + 1 };
-        for (size_t k = 0; k < n_ends; k++)
-                for (size_t i = 0; i < ends[k]->n_devices; i++)
-                        (void) strv_push_n(&e->devices, &e->n_devices, ends[k]->devices[i]);
-        for (size_t k = 0; k < n_ends; k++) {
-                r = broker_end_lease(m, ends[k], on_end_done, e);
-                if (r < 0) {
-                        Operation op = { .error_id = "io.vfiod.Broker.BindFailed", .message = (char *) "cannot start giving the devices back" };
-                        on_end_done(m, &op, e);
-                }
-        }
-        /* The extra count keeps the reply until every end was started. */
-        Operation none = {};
-        on_end_done(m, &none, e);
+        r = broker_unbind(m, uid, devices, on_end_done, sd_varlink_ref(link), &bad, &busy);
+        if (r < 0)
+                sd_varlink_unref(link);
+        if (r == -ENOENT)
+                return sd_varlink_errorbo(link, "io.vfiod.Broker.BindFailed",
+                                          SD_JSON_BUILD_PAIR_STRING("device", bad),
+                                          SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
+        if (r == -EBUSY)
+                return reply_busy(link, bad, busy);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
         return 0;
 }
 

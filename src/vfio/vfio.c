@@ -257,6 +257,12 @@ int vfio_container_open(const int *group_ids, size_t n, VfioContainer *ret, char
         /* Only now: SET_IOMMU needs a group attached, and then covers every group in the container. */
         if (ioctl(c.fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) < 0) {
                 r = negative_errno();
+                /* type1 refuses an IOMMU that cannot isolate MSIs unless unsafe interrupts are allowed:
+                 * the kernel's own version of our no-interrupt-remapping check. */
+                if (r == -EPERM)
+                        return fail(ret_error, r, "the kernel refused the container: the IOMMU does not isolate "
+                                    "device interrupts (no interrupt remapping) and "
+                                    "vfio_iommu_type1.allow_unsafe_interrupts is N");
                 return fail(ret_error, r, "Selecting the TYPE1v2 IOMMU for the container failed: %s", strerror(-r));
         }
 

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# In the guest with virtio-iommu instead of VT-d: a unit whose width sysfs does not tell, no
+# interrupt remapping, and an aperture that only Acquire can measure.
+set -u
+. ./checks.sh
+B=io.vfiod.Broker
+call() { varlinkctl call "$BROKER" "$B.$1" "${2:-{\}}"; }
+
+systemctl start vfiod.socket
+out=$(call GetInfo)
+check_eq "one unit, virtio-iommu" virtio "$(jq -r '[.iommuUnits[].kind] | join(" ")' <<<"$out")"
+check_eq "its width is not guessed" null "$(jq '.iommuUnits[0].addressWidthBits' <<<"$out")"
+check "and the reason says so" grep -q "measured at Acquire" <<<"$(jq -r '.iommuUnits[0].addressWidthSource' <<<"$out")"
+check_eq "no interrupt remapping" false "$(jq '.switches.interruptRemapping' <<<"$out")"
+codes=$(call Explain '{"device":"0000:00:03.0"}' | jq -r '[.checks[] | select(.passed|not) | .code] | join(" ")')
+check_eq "strict defaults refuse: no-interrupt-remapping" no-interrupt-remapping "$codes"
+
+mkdir -p /etc/vfiod/policy.d
+echo '{"platform":{"requireInterruptRemapping":false}}' >/etc/vfiod/policy.d/50-virtio.json
+call Reload >/dev/null
+check_eq "GetInfo says what the policy relaxes" '["no-interrupt-remapping"]' "$(call GetInfo | jq -c '.policy.relaxed')"
+modprobe vfio-pci
+# The kernel itself refuses a type1 container on an IOMMU without MSI isolation: vfiod says why
+# and gives the device back.
+err=$(vfiodctl acquire 0000:00:03.0 --exec -- true 2>&1)
+echo "$err"
+check "relaxing our check is not enough: the kernel refuses, and vfiod says why" grep -q "does not isolate device interrupts" <<<"$err"
+sleep 1
+check_eq "device back after the refusal" e1000e "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")"
+
+# With the kernel's switch on, vfiod's unsafe-interrupts check stops it until the policy allows it.
+echo Y >/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
+codes=$(call Explain '{"device":"0000:00:03.0"}' | jq -r '[.checks[] | select(.passed|not) | .code] | join(" ")')
+check_eq "allow_unsafe_interrupts=Y, read at decision time" unsafe-interrupts "$codes"
+echo '{"platform":{"requireInterruptRemapping":false,"allowUnsafeInterrupts":true}}' >/etc/vfiod/policy.d/50-virtio.json
+call Reload >/dev/null
+out=$(timeout -s INT 5 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
+echo "$out" | jq -c '.containers' 2>/dev/null
+check_jq "Acquire measured the aperture" '.containers[0].apertureBits >= 39' "$out"
+check_jq "... and the usable IOVA ranges" '.containers[0].iovaRanges | length >= 1' "$out"
+sleep 2
+check_eq "device back afterwards" e1000e "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")"
+finish

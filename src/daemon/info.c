@@ -30,10 +30,25 @@ static int intel_json(const IommuUnit *u, sd_json_variant **ret) {
                         SD_JSON_BUILD_PAIR_BOOLEAN("passThrough", u->intel.pass_through));
 }
 
+static int amd_json(const IommuUnit *u, sd_json_variant **ret) {
+        return sd_json_buildo(
+                        ret,
+                        SD_JSON_BUILD_PAIR_STRING("features", u->amd_features),
+                        SD_JSON_BUILD_PAIR_CONDITION(u->amd.host_levels > 0, "hostPageTableLevels",
+                                                     SD_JSON_BUILD_UNSIGNED(u->amd.host_levels)),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("guestTranslation", u->amd.guest_translation),
+                        SD_JSON_BUILD_PAIR_BOOLEAN("x2apic", u->amd.x2apic));
+}
+
 static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *intel = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *intel = NULL, *amd = NULL;
         int r;
 
+        if (u->have_amd) {
+                r = amd_json(u, &amd);
+                if (r < 0)
+                        return r;
+        }
         if (u->have_intel) {
                 r = intel_json(u, &intel);
                 if (r < 0)
@@ -49,6 +64,7 @@ static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
                                                      SD_JSON_BUILD_UNSIGNED(u->address_width)),
                         SD_JSON_BUILD_PAIR_STRING("addressWidthSource", strna(u->width_note)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!intel, "intel", SD_JSON_BUILD_VARIANT(intel)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!amd, "amd", SD_JSON_BUILD_VARIANT(amd)),
                         SD_JSON_BUILD_PAIR_STRV("devices", u->devices));
 }
 

@@ -30,6 +30,17 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(passThrough, SD_VARLINK_BOOL, 0));
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                AmdCapabilities,
+                SD_VARLINK_FIELD_COMMENT("amd-iommu/features as the kernel prints it (EFR:EFR2, hex)"),
+                SD_VARLINK_DEFINE_FIELD(features, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("Host page-table levels from EFR.HATS"),
+                SD_VARLINK_DEFINE_FIELD(hostPageTableLevels, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("EFR.GTSup: guest (second-level) translation"),
+                SD_VARLINK_DEFINE_FIELD(guestTranslation, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("EFR.XTSup: x2APIC interrupt remapping"),
+                SD_VARLINK_DEFINE_FIELD(x2apic, SD_VARLINK_BOOL, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 IommuUnit,
                 SD_VARLINK_FIELD_COMMENT("Name under /sys/class/iommu"),
                 SD_VARLINK_DEFINE_FIELD(name, SD_VARLINK_STRING, 0),
@@ -40,6 +51,8 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(addressWidthSource, SD_VARLINK_STRING, 0),
                 SD_VARLINK_FIELD_COMMENT("Decoded VT-d registers (Intel units only)"),
                 SD_VARLINK_DEFINE_FIELD_BY_TYPE(intel, IntelCapabilities, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Decoded AMD-Vi extended features (AMD units only)"),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(amd, AmdCapabilities, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Devices this unit translates for"),
                 SD_VARLINK_DEFINE_FIELD(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
 
@@ -356,6 +369,8 @@ SD_VARLINK_DEFINE_INTERFACE(
                 &vl_type_IommuKind,
                 SD_VARLINK_SYMBOL_COMMENT("Decoded Intel VT-d capability registers"),
                 &vl_type_IntelCapabilities,
+                SD_VARLINK_SYMBOL_COMMENT("Decoded AMD-Vi extended feature register"),
+                &vl_type_AmdCapabilities,
                 SD_VARLINK_SYMBOL_COMMENT("One IOMMU unit (hardware remapping engine) of the host"),
                 &vl_type_IommuUnit,
                 SD_VARLINK_SYMBOL_COMMENT("What the running kernel offers for VFIO"),

@@ -29,6 +29,7 @@ static void iommu_unit_done(IommuUnit *u) {
         free(u->width_note);
         free(u->intel_cap);
         free(u->intel_ecap);
+        free(u->amd_features);
         strv_free_n(u->devices, u->n_devices);
         *u = (IommuUnit) {};
 }
@@ -46,7 +47,7 @@ static IommuKind classify(struct udev_device *d) {
 
         if (udev_device_get_sysattr_value(d, "intel-iommu/cap"))
                 return IOMMU_KIND_INTEL;
-        if (udev_device_get_sysattr_value(d, "amd-iommu/cap"))
+        if (udev_device_get_sysattr_value(d, "amd-iommu/cap") || udev_device_get_sysattr_value(d, "amd-iommu/features"))
                 return IOMMU_KIND_AMD;
 
         /* virtio-iommu and the Arm SMMUs expose no registers in sysfs; recognise them by the
@@ -94,6 +95,32 @@ static int unit_fill_intel(struct udev_device *d, IommuUnit *u) {
         return u->width_note ? 0 : -ENOMEM;
 }
 
+static int unit_fill_amd(struct udev_device *d, IommuUnit *u) {
+        const char *f = udev_device_get_sysattr_value(d, "amd-iommu/features");
+        int r;
+
+        if (f) {
+                u->amd_features = strndup(f, strcspn(f, "\n"));
+                if (!u->amd_features)
+                        return -ENOMEM;
+        }
+        r = amd_iommu_decode(f, &u->amd);
+        if (r < 0) {
+                if (asprintf(&u->width_note, "amd-iommu/features '%s' could not be decoded: %s",
+                             strna(u->amd_features), strerror(-r)) < 0)
+                        return -ENOMEM;
+                return 0;
+        }
+        u->have_amd = true;
+        u->address_width = u->amd.address_width;
+        if (u->address_width > 0)
+                r = asprintf(&u->width_note, "decoded from amd-iommu/features (EFR.HATS: %u host page-table levels)",
+                             u->amd.host_levels);
+        else
+                r = asprintf(&u->width_note, "amd-iommu/features: EFR.HATS is reserved; measured at Acquire");
+        return r < 0 ? -ENOMEM : 0;
+}
+
 static int unit_fill_devices(struct udev_device *d, IommuUnit *u) {
         _cleanup_free_ char *path = NULL;
         _cleanup_closedir_ DIR *dir = NULL;
@@ -133,7 +160,9 @@ static int unit_from_udev(struct udev_device *d, IommuUnit *u) {
                         return r;
                 break;
         case IOMMU_KIND_AMD:
-                width_note = "AMD-Vi input width is not decoded from sysfs yet; measured at Acquire";
+                r = unit_fill_amd(d, u);
+                if (r < 0)
+                        return r;
                 break;
         case IOMMU_KIND_VIRTIO:
                 width_note = "virtio-iommu exposes its input range only through VFIO; measured at Acquire";

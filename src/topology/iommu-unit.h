@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "amd-iommu.h"
 #include "intel-iommu.h"
 
 struct udev;
@@ -25,6 +26,9 @@ typedef struct IommuUnit {
         bool have_intel;
         char *intel_cap, *intel_ecap;
         IntelIommuCaps intel;
+        bool have_amd;
+        char *amd_features;
+        AmdIommuCaps amd;
         char **devices;          /* PCI addresses (or other device names) this unit translates for */
         size_t n_devices;
 } IommuUnit;

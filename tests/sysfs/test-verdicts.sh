@@ -95,6 +95,13 @@ check_eq "deny rule" "denied-by-rule" "$(jq -r '[.checks[] | select(.passed|not)
 check_eq "deny rule is named" never-nics "$(jq -r '.rule' <<<"$out")"
 rm -f "$policy/50-rules.json"
 
+# AMD-Vi, recorded from QEMU's amd-iommu: the width comes from EFR.HATS.
+out=$(call q35-amd : GetInfo '{}')
+check_eq "AMD unit" "ivhd0 amd" "$(jq -r '.iommuUnits[0] | "\(.name) \(.kind)"' <<<"$out")"
+check_eq "AMD width from EFR.HATS (6 levels)" "64 6" "$(jq -r '.iommuUnits[0] | "\(.addressWidthBits) \(.amd.hostPageTableLevels)"' <<<"$out")"
+check_eq "AMD: interrupt remapping seen" true "$(jq '.switches.interruptRemapping' <<<"$out")"
+check_eq "AMD: e1000e alone is allowed" "" "$(failed q35-amd : 0000:00:03.0)"
+
 # Bad input: clear errors.
 err=$(timeout 30 unshare -n "$here/run-fixture" "$fixtures/q35-aw48" -- varlinkctl call "exec:$vfiod" \
       io.vfiod.Broker.Explain '{"device":"../../../etc/passwd"}' 2>&1)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "amd-iommu.h"
 #include "intel-iommu.h"
 
 /* Recorded from QEMU's intel-iommu with aw-bits=48 under the Debian 13 kernel. */
@@ -90,6 +91,43 @@ static void test_parse_hex(void **state) {
         assert_true(v == 1);
 }
 
+/* Recorded from QEMU's amd-iommu under the Debian 13 kernel ("AMD-Vi: Extended features
+ * (0x29d3, 0x0): PreF PPR GT IA GA HE"). */
+static void test_amd_recorded(void **state) {
+        AmdIommuCaps c;
+
+        (void) state;
+        assert_int_equal(amd_iommu_decode("29d3:0\n", &c), 0);
+        assert_true(c.efr == 0x29d3);
+        assert_int_equal(c.host_levels, 6);     /* HATS = 2 */
+        assert_int_equal(c.address_width, 64);
+        assert_true(c.guest_translation);
+        assert_false(c.x2apic);
+
+        /* Older kernels print only the EFR; HATS 0 = four levels = 48 bits. */
+        assert_int_equal(amd_iommu_decode("4\n", &c), 0);
+        assert_int_equal(c.host_levels, 4);
+        assert_int_equal(c.address_width, 48);
+        assert_true(c.x2apic);
+        /* HATS 3 is reserved: width unknown, not guessed. */
+        assert_int_equal(amd_iommu_decode("c00:0", &c), 0);
+        assert_int_equal(c.address_width, 0);
+}
+
+static void test_amd_malformed(void **state) {
+        AmdIommuCaps c = { .host_levels = 9 };
+
+        (void) state;
+        assert_int_equal(amd_iommu_decode(NULL, &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode("", &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode(":0", &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode("29d3:", &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode("29d3:x", &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode("0x29d3", &c), -EINVAL);
+        assert_int_equal(amd_iommu_decode("12345678901234567:0", &c), -EINVAL);
+        assert_int_equal(c.host_levels, 9);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_qemu_aw48),
@@ -98,6 +136,8 @@ int main(void) {
                 cmocka_unit_test(test_no_sagaw),
                 cmocka_unit_test(test_malformed),
                 cmocka_unit_test(test_parse_hex),
+                cmocka_unit_test(test_amd_recorded),
+                cmocka_unit_test(test_amd_malformed),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# In the guest with QEMU's AMD-Vi: the width decoded from EFR.HATS, and the aperture Acquire measures.
+set -u
+. ./checks.sh
+B=io.vfiod.Broker
+call() { varlinkctl call "$BROKER" "$B.$1" "${2:-{\}}"; }
+
+systemctl start vfiod.socket
+out=$(call GetInfo)
+check_eq "one AMD unit" amd "$(jq -r '[.iommuUnits[].kind] | join(" ")' <<<"$out")"
+decoded=$(jq '.iommuUnits[0].addressWidthBits' <<<"$out")
+check_eq "width decoded from amd-iommu/features" 64 "$decoded"
+check_eq "interrupt remapping on" true "$(jq '.switches.interruptRemapping' <<<"$out")"
+modprobe vfio-pci
+out=$(timeout -s INT 5 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
+echo "$out" | jq -c '.containers'
+measured=$(jq '.containers[0].apertureBits' <<<"$out")
+check_jq "Acquire works behind AMD-Vi" '.containers | length == 1' "$out"
+check "the measured aperture is not wider than the decoded width ($measured <= $decoded)" test "$measured" -le "$decoded"
+sleep 2
+check_eq "device back afterwards" e1000e "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")"
+finish

@@ -6,6 +6,9 @@ run() { say "$*"; "$@"; }
 
 echo "Booted $(uname -r) under QEMU with an emulated Intel IOMMU; vfiod is installed, not yet running."
 run systemctl start vfiod.socket
+say "varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.GetInfo '{}' | jq -c '.iommuUnits[] | ...'"
+varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.GetInfo '{}' |
+    jq -c '.iommuUnits[] | {name, kind, addressWidthBits, addressWidthSource, devices: (.devices | length)}'
 run vfiodctl info
 run vfiodctl groups
 run vfiodctl list

@@ -486,9 +486,15 @@ static void undo_and_fail(Operation *op, const char *error_id, const char *messa
         Manager *m = op->manager;
         Lease *l = op->lease;
 
+        /* Close every VFIO fd first: vfio-pci's unbind waits until the last one is gone. */
         for (size_t i = 0; i < op->n_containers; i++)
                 vfio_container_done(&op->containers[i]);
         op->n_containers = 0;
+        for (size_t i = 0; op->device_fds && i < op->n_request_devices; i++)
+                if (op->device_fds[i] >= 0) {
+                        close(op->device_fds[i]);
+                        op->device_fds[i] = -EBADF;
+                }
         op->lease = NULL;
         l->busy = false;
         if (broker_end_lease(m, l, NULL, NULL) < 0)

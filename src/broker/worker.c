@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include "macro.h"
 #include "worker.h"
@@ -133,9 +134,15 @@ int worker_start(sd_event *e, WorkerKind kind, const BindDevice *devices, const 
                 return r;
         }
         if (pid == 0) {
-                close(fds[0]);
-                (void) fcntl(fds[1], F_SETFL, 0);
-                child_run(fds[1], kind, devices, groups, n, timeout_usec);
+                /* Keep nothing of the daemon's: a VFIO device fd held here would make the very unbind
+                 * we are about to do wait for us forever; client sockets are not ours to hold either. */
+                if (fds[1] != 3) {
+                        if (dup2(fds[1], 3) < 0)
+                                _exit(EBADF);
+                }
+                (void) close_range(4, ~0U, 0);
+                (void) fcntl(3, F_SETFL, 0);
+                child_run(3, kind, devices, groups, n, timeout_usec);
         }
         close(fds[1]);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -293,7 +294,9 @@ sd_json_variant *json_object(sd_json_variant *o, const char *key) {
         return v && sd_json_variant_is_object(v) ? v : NULL;
 }
 
-size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size) {
+/* Join the strings (or, with ints, the integers) of a JSON array; other elements are skipped.
+ * snprintf() bounds it; once full, the caller's text_clean() shows the cut. */
+static size_t join(sd_json_variant *array, const char *sep, bool ints, char *buf, size_t size) {
         size_t len = 0, n = 0;
 
         if (size == 0)
@@ -304,12 +307,15 @@ size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size
 
         for (size_t i = 0; i < sd_json_variant_elements(array); i++) {
                 sd_json_variant *e = sd_json_variant_by_index(array, i);
+                const char *pre = n > 0 ? sep : "";
                 int k;
 
-                if (!e || !sd_json_variant_is_string(e))
+                if (ints && e && sd_json_variant_is_integer(e))
+                        k = snprintf(buf + len, size - len, "%s%" PRIi64, pre, sd_json_variant_integer(e));
+                else if (!ints && e && sd_json_variant_is_string(e))
+                        k = snprintf(buf + len, size - len, "%s%s", pre, sd_json_variant_string(e));
+                else
                         continue;
-                /* snprintf() bounds it; once full, the caller's text_clean() shows the cut. */
-                k = snprintf(buf + len, size - len, "%s%s", n > 0 ? sep : "", sd_json_variant_string(e));
                 n++;
                 if (k < 0 || (size_t) k >= size - len) {
                         len = size - 1;
@@ -320,30 +326,12 @@ size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size
         return n;
 }
 
+size_t json_join(sd_json_variant *array, const char *sep, char *buf, size_t size) {
+        return join(array, sep, false, buf, size);
+}
+
 size_t json_join_ints(sd_json_variant *array, const char *sep, char *buf, size_t size) {
-        size_t len = 0, n = 0;
-
-        if (size == 0)
-                return 0;
-        buf[0] = 0;
-        if (!array || !sd_json_variant_is_array(array))
-                return 0;
-
-        for (size_t i = 0; i < sd_json_variant_elements(array); i++) {
-                sd_json_variant *e = sd_json_variant_by_index(array, i);
-                int k;
-
-                if (!e || !sd_json_variant_is_integer(e))
-                        continue;
-                k = snprintf(buf + len, size - len, "%s%" PRIi64, n > 0 ? sep : "", sd_json_variant_integer(e));
-                n++;
-                if (k < 0 || (size_t) k >= size - len) {
-                        len = size - 1;
-                        break;
-                }
-                len += k;
-        }
-        return n;
+        return join(array, sep, true, buf, size);
 }
 
 void ctl_strv_free(char **l) {

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
 #include "info.h"
 #include "iommu-unit.h"
 #include "kernel.h"
@@ -40,9 +42,25 @@ static int amd_json(const IommuUnit *u, sd_json_variant **ret) {
                         SD_JSON_BUILD_PAIR_BOOLEAN("x2apic", u->amd.x2apic));
 }
 
-static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *intel = NULL, *amd = NULL;
+/* The devices a unit translates for, from each device's own iommu link in the snapshot (kept
+ * current by uevents), so a VF created later shows up here too. */
+static int unit_devices_json(const Topology *t, const IommuUnit *u, sd_json_variant **ret) {
         int r;
+
+        r = sd_json_variant_new_array(ret, NULL, 0);
+        for (size_t i = 0; r >= 0 && i < t->n_devices; i++)
+                if (t->devices[i].iommu_unit && strcmp(t->devices[i].iommu_unit, u->name) == 0)
+                        r = sd_json_variant_append_arrayb(ret, SD_JSON_BUILD_STRING(t->devices[i].address));
+        return r;
+}
+
+static int unit_json(const Topology *t, const IommuUnit *u, sd_json_variant **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *intel = NULL, *amd = NULL, *devices = NULL;
+        int r;
+
+        r = unit_devices_json(t, u, &devices);
+        if (r < 0)
+                return r;
 
         if (u->have_amd) {
                 r = amd_json(u, &amd);
@@ -65,11 +83,10 @@ static int unit_json(const IommuUnit *u, sd_json_variant **ret) {
                         SD_JSON_BUILD_PAIR_STRING("addressWidthSource", strna(u->width_note)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!intel, "intel", SD_JSON_BUILD_VARIANT(intel)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!amd, "amd", SD_JSON_BUILD_VARIANT(amd)),
-                        SD_JSON_BUILD_PAIR_STRV("devices", u->devices));
+                        SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
 }
 
 int info_build(Manager *m, sd_json_variant **ret) {
-        _cleanup_(iommu_unit_list_done) IommuUnitList units = {};
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL;
         KernelCaps k;
         int r;
@@ -78,17 +95,15 @@ int info_build(Manager *m, sd_json_variant **ret) {
         if (r < 0)
                 return r;
 
-        r = iommu_units_scan(m->udev, &units);
-        if (r < 0)
-                return r;
-
         r = sd_json_variant_new_array(&ju, NULL, 0);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < units.n_units; i++) {
+        /* From the snapshot taken at start: units do not come and go at run time. */
+        const IommuUnitList *units = &m->topology.units;
+        for (size_t i = 0; i < units->n_units; i++) {
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *u = NULL;
 
-                r = unit_json(&units.units[i], &u);
+                r = unit_json(&m->topology, &units->units[i], &u);
                 if (r < 0)
                         return r;
                 r = sd_json_variant_append_array(&ju, u);

@@ -6,7 +6,6 @@
 
 #include "iommu-unit.h"
 #include "macro.h"
-#include "strv.h"
 #include "udev-util.h"
 
 
@@ -30,7 +29,6 @@ static void iommu_unit_done(IommuUnit *u) {
         free(u->intel_cap);
         free(u->intel_ecap);
         free(u->amd_features);
-        strv_free_n(u->devices, u->n_devices);
         *u = (IommuUnit) {};
 }
 
@@ -121,29 +119,6 @@ static int unit_fill_amd(struct udev_device *d, IommuUnit *u) {
         return r < 0 ? -ENOMEM : 0;
 }
 
-static int unit_fill_devices(struct udev_device *d, IommuUnit *u) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_closedir_ DIR *dir = NULL;
-        struct dirent *de;
-
-        if (asprintf(&path, "%s/devices", udev_device_get_syspath(d)) < 0)
-                return -ENOMEM;
-        dir = opendir(path);
-        if (!dir)
-                return errno == ENOENT ? 0 : negative_errno();
-
-        while ((de = readdir(dir))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                if (u->n_devices >= IOMMU_UNIT_DEVICES_MAX)
-                        return -E2BIG;
-                if (strv_push_n(&u->devices, &u->n_devices, de->d_name) < 0)
-                        return -ENOMEM;
-        }
-        strv_sort_n(u->devices, u->n_devices);
-        return 0;
-}
-
 static int unit_from_udev(struct udev_device *d, IommuUnit *u) {
         const char *width_note = NULL;
         int r;
@@ -179,7 +154,7 @@ static int unit_from_udev(struct udev_device *d, IommuUnit *u) {
                         return -ENOMEM;
         }
 
-        return unit_fill_devices(d, u);
+        return 0;
 }
 
 static int unit_cmp(const void *a, const void *b) {

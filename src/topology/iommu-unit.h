@@ -29,8 +29,6 @@ typedef struct IommuUnit {
         bool have_amd;
         char *amd_features;
         AmdIommuCaps amd;
-        char **devices;          /* PCI addresses (or other device names) this unit translates for */
-        size_t n_devices;
 } IommuUnit;
 
 typedef struct IommuUnitList {
@@ -38,10 +36,9 @@ typedef struct IommuUnitList {
         size_t n_units;
 } IommuUnitList;
 
-/* Upper bounds: a real host has a few dozen units and a few thousand devices; anything
+/* Upper bound: a real host has a few dozen units; anything
  * beyond is treated as a broken or hostile sysfs and cut off rather than followed. */
 #define IOMMU_UNITS_MAX 1024
-#define IOMMU_UNIT_DEVICES_MAX 65536
 
 const char *iommu_kind_to_string(IommuKind k);
 int iommu_units_scan(struct udev *udev, IommuUnitList *ret);

@@ -502,6 +502,23 @@ static void undo_and_fail(Operation *op, const char *error_id, const char *messa
         fail(op, error_id, NULL, "%s", message);
 }
 
+/* A check that only the kernel could answer, at Acquire time, failed: a Denied like any other. */
+static void deny_measured(Operation *op, const char *code, const char *subject, const char *sentence) {
+        Check *nc = reallocarray(op->verdict.checks, op->verdict.n_checks + 1, sizeof(Check));
+
+        if (nc) {
+                op->verdict.checks = nc;
+                op->verdict.checks[op->verdict.n_checks++] = (Check) {
+                        .code = code, .passed = false,
+                        .subject = strdup(subject), .sentence = strdup(strna(sentence)),
+                };
+        }
+        op->verdict.allowed = false;
+        journal_denied("acquire", (const char *const *) op->request_devices, &op->manager->topology,
+                       &op->verdict, op->uid, op->pid, sentence);
+        undo_and_fail(op, ERROR_DENIED, strna(sentence));
+}
+
 static void bound(Operation *op) {
         _cleanup_free_ char *error = NULL;
         Lease *l = op->lease;
@@ -509,25 +526,17 @@ static void bound(Operation *op) {
 
         if (op->kind == LEASE_ACQUIRE) {
                 r = open_containers(op, &error);
+                /* type1's SET_IOMMU refuses a group whose MSIs are not isolated: the kernel's measured
+                 * answer to our no-interrupt-remapping check, reported as that check. */
+                if (r == -EPERM)
+                        return deny_measured(op, "no-interrupt-remapping", "kernel", error);
                 if (r < 0) {
                         journal_lease(VFIOD_MESSAGE_BIND_FAILED, l, error ?: strerror(-r));
                         return undo_and_fail(op, r == -EOPNOTSUPP ? ERROR_NOT_SUPPORTED : ERROR_BIND_FAILED,
                                              error ?: strerror(-r));
                 }
-                if (!measured_aperture_ok(op, &error)) {
-                        Check *nc = reallocarray(op->verdict.checks, op->verdict.n_checks + 1, sizeof(Check));
-                        if (nc) {
-                                op->verdict.checks = nc;
-                                op->verdict.checks[op->verdict.n_checks++] = (Check) {
-                                        .code = "aperture-too-small", .passed = false,
-                                        .subject = strdup("container"), .sentence = strdup(strna(error)),
-                                };
-                        }
-                        op->verdict.allowed = false;
-                        journal_denied("acquire", (const char *const *) op->request_devices, &op->manager->topology,
-                                       &op->verdict, op->uid, op->pid, error);
-                        return undo_and_fail(op, ERROR_DENIED, error);
-                }
+                if (!measured_aperture_ok(op, &error))
+                        return deny_measured(op, "aperture-too-small", "container", error);
         }
 
         Manager *m = op->manager;
@@ -606,6 +615,10 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 .n_iova_ranges = n_iova,
         };
 
+        /* Decide on the groups as sysfs has them now, not as the last uevent left them. */
+        r = manager_refresh_groups(m, op->request.devices);
+        if (r < 0)
+                goto fail_errno;
         r = manager_refresh_facts(m);
         if (r < 0)
                 goto fail_errno;
@@ -629,15 +642,8 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 }
         }
 
-        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
-        if (r < 0)
-                goto fail_errno;
-        if (!op->verdict.allowed) {
-                journal_denied(operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
-                fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
-                return 0;
-        }
-
+        /* What the host cannot do at all comes before the checks, whose answers (type1's switches,
+         * for one) are only known once VFIO is loaded. */
         r = binder_vfio_pci_available();
         if (r < 0) {
                 fail(op, ERROR_NOT_SUPPORTED, NULL, "vfio-pci is not loaded; load it (modules-load.d/vfiod.conf does at boot)");
@@ -645,6 +651,15 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
         }
         if (kind == LEASE_ACQUIRE && access("/dev/vfio/vfio", F_OK) < 0) {
                 fail(op, ERROR_NOT_SUPPORTED, NULL, "/dev/vfio/vfio is missing: the VFIO container interface is not available");
+                return 0;
+        }
+
+        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        if (r < 0)
+                goto fail_errno;
+        if (!op->verdict.allowed) {
+                journal_denied(operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
+                fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
                 return 0;
         }
 

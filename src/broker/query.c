@@ -7,6 +7,7 @@
 #include "macro.h"
 #include "pci-device.h"
 #include "query.h"
+#include "switches.h"
 
 
 static int verdict_for(const Topology *t, const Policy *p, const Caller *c, const char *const *devices,
@@ -293,7 +294,9 @@ int query_switches(const KernelSwitches *s, sd_json_variant **ret) {
                                                      SD_JSON_BUILD_BOOLEAN(s->vfio_noiommu == TRI_YES || s->cmdline_noiommu)),
                         TRI_PAIR("vfioPciDisableDenylist", s->vfio_pci_disable_denylist),
                         TRI_PAIR("smmuDisableBypass", s->smmu_disable_bypass),
-                        TRI_PAIR("interruptRemapping", s->interrupt_remapping));
+                        TRI_PAIR("interruptRemapping", s->interrupt_remapping),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!msi_isolation_to_string(s->msi_isolation), "msiIsolation",
+                                                     SD_JSON_BUILD_STRING(msi_isolation_to_string(s->msi_isolation))));
 }
 
 int query_policy_files(const Policy *p, sd_json_variant **ret) {

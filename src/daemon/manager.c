@@ -77,15 +77,37 @@ void manager_broadcast(Manager *m, const char *event, const char *device, const 
         }
 }
 
+static int manager_rescan(Manager *m) {
+        Topology t = {};
+        int r;
+
+        log_warning("Device events were lost (the udev monitor overflowed); reading the whole topology again.");
+        r = topology_scan(m->udev, &t);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the PCI topology again: %m");
+        /* The switches and host-use marks are facts of the old snapshot; read them again too. */
+        topology_done(&m->topology);
+        m->topology = t;
+        r = manager_refresh_facts(m);
+        manager_broadcast(m, "rescanned", NULL, NULL, -1);
+        return r;
+}
+
 static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         struct udev_device *d;
         const char *action, *event;
         int r;
 
+        errno = 0;
         d = udev_monitor_receive_device(m->udev_monitor);
-        if (!d)
+        if (!d) {
+                /* The kernel dropped uevents (socket overflow in a burst): the snapshot can no
+                 * longer be trusted as a whole, so read it again, once. */
+                if (errno == ENOBUFS)
+                        (void) manager_rescan(m);
                 return 0;
+        }
         action = udev_device_get_action(d) ?: "change";
 
         r = topology_update_device(&m->topology, d, action);
@@ -191,6 +213,44 @@ int manager_refresh_facts(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to find the devices the host uses: %m");
         return broker_mark_holders(m);
+}
+
+int manager_refresh_groups(Manager *m, const char *const *devices) {
+        int seen[LEASE_DEVICES_MAX];
+        size_t n_seen = 0;
+        int r;
+
+        for (size_t i = 0; devices && devices[i]; i++) {
+                const PciDevice *d = topology_find_device(&m->topology, devices[i]);
+                bool changed = false, dup = false;
+                int g;
+
+                /* A device that appeared without a uevent is read now, not refused as unknown. */
+                if (!d) {
+                        r = topology_reread_device(m->udev, &m->topology, devices[i]);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to read %s: %m", devices[i]);
+                        d = topology_find_device(&m->topology, devices[i]);
+                        if (!d)
+                                continue;       /* really not there: the caller says NoSuchDevice */
+                }
+                g = d->iommu_group;
+                if (g < 0)
+                        continue;
+                for (size_t j = 0; j < n_seen && !dup; j++)
+                        dup = seen[j] == g;
+                if (dup || n_seen >= ELEMENTSOF(seen))
+                        continue;
+                seen[n_seen++] = g;
+
+                r = topology_refresh_group(m->udev, &m->topology, g, &changed);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to re-read IOMMU group %d: %m", g);
+                if (changed)
+                        log_warning("IOMMU group %d had changed without an event reaching vfiod; "
+                                    "re-read its members from sysfs.", g);
+        }
+        return 0;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

@@ -42,6 +42,8 @@ int manager_run(Manager *m);
 /* Re-read the facts that change without uevents (switches, mounts, routes) into the topology;
  * done before each decision. */
 int manager_refresh_facts(Manager *m);
+/* Re-read from sysfs the requested devices and the members of their IOMMU groups (decision time). */
+int manager_refresh_groups(Manager *m, const char *const *devices);
 /* Load the policy afresh; on failure the previous policy stays and *ret_error says why. */
 int manager_reload_policy(Manager *m, char **ret_error);
 /* Send a Monitor event to every subscriber. */

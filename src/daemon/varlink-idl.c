@@ -86,7 +86,9 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(vfioPciDisableDenylist, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD(smmuDisableBypass, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Whether interrupts are really remapped (IR- interrupt chips in /proc/interrupts)"),
-                SD_VARLINK_DEFINE_FIELD(interruptRemapping, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE));
+                SD_VARLINK_DEFINE_FIELD(interruptRemapping, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("What isolates device MSIs, from the irq chips in use: remapping (x86 IR-), its (arm64 GICv3 ITS-), none; absent when unknown"),
+                SD_VARLINK_DEFINE_FIELD(msiIsolation, SD_VARLINK_STRING, SD_VARLINK_NULLABLE));
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 PolicyFile,

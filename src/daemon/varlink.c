@@ -169,6 +169,10 @@ static int vl_method_explain(sd_varlink *link, sd_json_variant *parameters,
         if (p.uid != -1 && (p.uid < 0 || p.uid >= (int64_t) UINT32_MAX))
                 return sd_varlink_error_invalid_parameter_name(link, "uid");
 
+        /* Membership first: it may re-read devices, and the facts are marked on what it read. */
+        r = manager_refresh_groups(m, devices);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
         r = prepare_decision(link, m, &c);
         if (r <= 0)
                 return r;

@@ -365,24 +365,39 @@ static int check_noiommu(Eval *e) {
 
 static int check_unsafe_interrupts(Eval *e) {
         const KernelSwitches *k = &e->topology->switches;
-        const char *which;
+        _cleanup_free_ char *which = NULL;
+        bool unknown = false;
 
-        if (k->type1_unsafe_interrupts == TRI_YES && k->iommufd_unsafe_interrupts == TRI_YES)
-                which = "vfio_iommu_type1.allow_unsafe_interrupts and iommufd.allow_unsafe_interrupts are";
-        else if (k->type1_unsafe_interrupts == TRI_YES)
-                which = "vfio_iommu_type1.allow_unsafe_interrupts is";
-        else if (k->iommufd_unsafe_interrupts == TRI_YES)
-                which = "iommufd.allow_unsafe_interrupts is";
-        else
+        /* vfiod's containers are type1: its switch counts whether or not it is loaded yet, and
+         * unknown is assumed on. iommufd counts where it exists at all (loaded or built in). */
+        if (k->type1_unsafe_interrupts != TRI_NO) {
+                unknown = unknown || k->type1_unsafe_interrupts == TRI_UNKNOWN;
+                if (list_add(&which, " and ", "vfio_iommu_type1.allow_unsafe_interrupts%s",
+                             k->type1_unsafe_interrupts == TRI_UNKNOWN ? " (unreadable: is vfio_iommu_type1 loaded?)" : "") < 0)
+                        return -ENOMEM;
+        }
+        if (k->iommufd_present && k->iommufd_unsafe_interrupts != TRI_NO) {
+                unknown = unknown || k->iommufd_unsafe_interrupts == TRI_UNKNOWN;
+                if (list_add(&which, " and ", "iommufd.allow_unsafe_interrupts%s",
+                             k->iommufd_unsafe_interrupts == TRI_UNKNOWN ? " (unreadable)" : "") < 0)
+                        return -ENOMEM;
+        }
+        if (!which)
                 return emit(e, "unsafe-interrupts", true, "kernel",
                             "neither vfio_iommu_type1 nor iommufd allows unsafe interrupts");
 
         if (e->policy->allow_unsafe_interrupts)
                 return emit(e, "unsafe-interrupts", true, "kernel",
-                            "%s Y, so devices can inject interrupts; allowed by allowUnsafeInterrupts in the policy", which);
+                            "%s %s, so devices may inject interrupts; allowed by allowUnsafeInterrupts in the policy",
+                            which, unknown ? "may be Y" : "is Y");
+        if (unknown)
+                return emit(e, "unsafe-interrupts", false, "kernel",
+                            "%s may be Y, so devices could inject arbitrary interrupts; load vfio_iommu_type1 "
+                            "(modprobe vfio_iommu_type1) and make sure allow_unsafe_interrupts is N",
+                            which);
         return emit(e, "unsafe-interrupts", false, "kernel",
-                    "%s Y, so devices can inject arbitrary interrupts; set it to N (modprobe.d or the kernel command line)",
-                    which);
+                    "%s %s Y, so devices can inject arbitrary interrupts; set it to N (modprobe.d or the kernel command line)",
+                    which, strstr(which, " and ") ? "are" : "is");
 }
 
 static int check_no_interrupt_remapping(Eval *e) {
@@ -390,22 +405,32 @@ static int check_no_interrupt_remapping(Eval *e) {
 
         if (!e->policy->require_interrupt_remapping)
                 return emit(e, "no-interrupt-remapping", true, "kernel",
-                            "interrupt remapping is not required by the policy");
+                            "interrupt isolation is not required by the policy");
         if (k->intremap_off)
                 return emit(e, "no-interrupt-remapping", false, "kernel",
                             "intremap=off is on the kernel command line, so devices can forge interrupts; remove it");
-        switch (k->interrupt_remapping) {
-        case TRI_YES:
-                return emit(e, "no-interrupt-remapping", true, "kernel", "the kernel remaps interrupts");
-        case TRI_NO:
+        /* nosid remaps without checking the requester ID: any device may use any remapping entry,
+         * which is no isolation between devices at all. */
+        if (k->intremap_nosid)
                 return emit(e, "no-interrupt-remapping", false, "kernel",
-                            "the kernel does not remap interrupts, so devices can forge them; "
-                            "enable interrupt remapping in the firmware and the kernel");
+                            "intremap=nosid is on the kernel command line, so interrupts are remapped without "
+                            "source-ID checks and any device can use another's remapping entries; remove it");
+        switch (k->msi_isolation) {
+        case MSI_ISOLATION_REMAPPING:
+                return emit(e, "no-interrupt-remapping", true, "kernel",
+                            "the kernel remaps interrupts (IR- irq chips are in use)");
+        case MSI_ISOLATION_ITS:
+                return emit(e, "no-interrupt-remapping", true, "kernel",
+                            "MSIs go through a GICv3 ITS (ITS- irq chips are in use), which isolates them per device");
+        case MSI_ISOLATION_NONE:
+                return emit(e, "no-interrupt-remapping", false, "kernel",
+                            "the kernel neither remaps interrupts nor routes MSIs through an ITS, so devices can forge "
+                            "them; enable interrupt remapping in the firmware and the kernel");
         default:
                 /* unknown fails closed */
                 return emit(e, "no-interrupt-remapping", false, "kernel",
-                            "whether the kernel remaps interrupts is unknown, so it is assumed not to; "
-                            "enable interrupt remapping in the firmware and the kernel");
+                            "whether the kernel isolates interrupts is unknown (/proc/interrupts could not be read), "
+                            "so it is assumed not to; enable interrupt remapping in the firmware and the kernel");
         }
 }
 
@@ -468,7 +493,15 @@ static int check_direct_mapped_region(Eval *e) {
 
                 d = find_region(g, RESERVED_REGION_DIRECT);
                 relax = find_region(g, RESERVED_REGION_DIRECT_RELAXABLE);
-                if (d && !e->policy->allow_direct_mapped_regions)
+                /* A line we could not read may be a direct mapping of a kind we do not know yet;
+                 * no policy key relaxes what nobody has looked at. */
+                if (g->regions_error)
+                        r = emit(e, "direct-mapped-region", false, subject,
+                                 "the reserved regions of IOMMU group %d could not be read (%s), so a direct mapping "
+                                 "cannot be ruled out; pick another device, and report the kernel's reserved_regions "
+                                 "to the vfiod developers",
+                                 g->id, g->regions_error);
+                else if (d && !e->policy->allow_direct_mapped_regions)
                         r = emit(e, "direct-mapped-region", false, subject,
                                  "IOMMU group %d has a direct-mapped region 0x%" PRIx64 "-0x%" PRIx64 " (RMRR/IVMD) "
                                  "that firmware keeps using for DMA; pick a device without one",

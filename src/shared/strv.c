@@ -37,3 +37,9 @@ void strv_sort_n(char **l, size_t n) {
         if (n > 1)
                 qsort(l, n, sizeof(char *), cmp);
 }
+
+void strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
+}

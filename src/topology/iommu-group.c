@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "intel-iommu.h"
 #include "iommu-group.h"
+#include "log.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -89,6 +90,7 @@ void iommu_group_done(IommuGroup *g) {
         strv_free_n(g->members, g->n_members);
         free(g->default_domain_type);
         free(g->regions);
+        free(g->regions_error);
         *g = (IommuGroup) { .id = -1 };
 }
 
@@ -109,13 +111,20 @@ int iommu_group_read(int id, IommuGroup *g) {
         free(p);
         if (asprintf(&p, "%s/reserved_regions", dir) < 0)
                 return -ENOMEM;
+        /* One odd group (a region type from a newer kernel, too many regions) must not stop the
+         * daemon: the group keeps the reason and fails closed in the policy. */
         r = read_full_file_bounded(p, 64 * 1024, &text, NULL);
-        if (r >= 0) {
+        if (r >= 0)
                 r = reserved_regions_parse(text, &g->regions, &g->n_regions);
-                if (r < 0)
-                        return r;
-        } else if (r != -ENOENT)
+        if (r == -ENOMEM)
                 return r;
+        if (r < 0 && r != -ENOENT) {
+                log_warning("IOMMU group %d: cannot read %s: %s; the group is refused until it can be read.",
+                            id, p, r == -EINVAL ? "unknown format" : strerror(-r));
+                if (asprintf(&g->regions_error, "%s: %s", p, r == -EINVAL ? "a line vfiod does not understand" :
+                             r == -E2BIG ? "more regions than vfiod accepts" : strerror(-r)) < 0)
+                        return -ENOMEM;
+        }
 
         /* VFIO's no-IOMMU groups are named so; they have no translation at all. */
         free(p);

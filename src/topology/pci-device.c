@@ -187,7 +187,11 @@ int pci_device_read(struct udev_device *d, PciDevice *ret) {
                         p.iommu_group = g;
         }
         r = link_basename(d, "iommu", &p.iommu_unit);
-        if (r < 0)
+        /* The AMD-Vi function carries its unit's own directory "iommu/", not a link to a unit:
+         * that device is the IOMMU, translated by none, and still a PCI function to keep. */
+        if (r == -EINVAL)
+                p.iommu_unit = NULL;
+        else if (r < 0)
                 return r;
 
         /* The upstream bridge is the parent directory when that is a PCI function; reading it off

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -70,7 +71,9 @@ int kernel_switches_parse_cmdline(const char *cmdline, KernelSwitches *s) {
                 } else if (KEY("intremap")) {
                         s->intremap_off = list_has(val, vl, "off");
                         s->intremap_nosid = list_has(val, vl, "nosid");
-                } else if (KEY("iommu"))
+                } else if (KEY("nointremap"))
+                        s->intremap_off = true;
+                else if (KEY("iommu"))
                         s->iommu_pt = list_has(val, vl, "pt");
                 else if (KEY("intel_iommu"))
                         s->intel_iommu_off = list_has(val, vl, "off");
@@ -97,14 +100,96 @@ static Tristate read_param(const char *module, const char *param) {
         return TRI_UNKNOWN;
 }
 
-static Tristate interrupt_remapping(void) {
+static const char *const msi_isolation_table[_MSI_ISOLATION_MAX] = {
+        [MSI_ISOLATION_UNKNOWN] = NULL,
+        [MSI_ISOLATION_NONE] = "none",
+        [MSI_ISOLATION_REMAPPING] = "remapping",
+        [MSI_ISOLATION_ITS] = "its",
+};
+
+const char *msi_isolation_to_string(MsiIsolation m) {
+        if (m < 0 || m >= _MSI_ISOLATION_MAX)
+                return NULL;
+        return msi_isolation_table[m];
+}
+
+static const char *skip_blanks(const char *p, const char *end) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
+        return p;
+}
+
+static const char *skip_word(const char *p, const char *end) {
+        while (p < end && *p != ' ' && *p != '\t')
+                p++;
+        return p;
+}
+
+/* The kernel's own word on isolation is the irq chip each interrupt goes through: with x86
+ * remapping they are "IR-" chips (IR-PCI-MSIX-..., IR-IO-APIC), behind a GICv3 ITS "ITS-" chips
+ * (ITS-MSI, ITS-PCI-MSIX-...). The chip is the column right after the per-CPU counts; the action
+ * names at the end of a line are free text (a driver may call its irq "IR-foo") and never count. */
+MsiIsolation interrupts_parse(const char *text) {
+        size_t ncpu = 0, nlines = 0;
+        bool remapping = false, its = false;
+        const char *line, *eol, *p;
+
+        if (!text)
+                return MSI_ISOLATION_UNKNOWN;
+
+        /* Header: "CPU0 CPU1 ..." */
+        eol = strchrnul(text, '\n');
+        for (p = skip_blanks(text, eol); p < eol; p = skip_blanks(skip_word(p, eol), eol)) {
+                if (strncmp(p, "CPU", 3) != 0)
+                        return MSI_ISOLATION_UNKNOWN;
+                ncpu++;
+        }
+        if (ncpu == 0)
+                return MSI_ISOLATION_UNKNOWN;
+
+        for (line = *eol ? eol + 1 : eol; *line; line = *eol ? eol + 1 : eol) {
+                const char *w;
+                size_t n;
+
+                eol = strchrnul(line, '\n');
+                p = skip_blanks(line, eol);
+                /* Only numbered irqs have chips; NMI:, LOC: and friends are counters. */
+                if (p >= eol || *p < '0' || *p > '9')
+                        continue;
+                while (p < eol && *p >= '0' && *p <= '9')
+                        p++;
+                if (p >= eol || *p != ':')
+                        return MSI_ISOLATION_UNKNOWN;
+                p++;
+                for (size_t c = 0; c < ncpu; c++) {
+                        p = skip_blanks(p, eol);
+                        w = p;
+                        while (p < eol && *p >= '0' && *p <= '9')
+                                p++;
+                        if (p == w)
+                                return MSI_ISOLATION_UNKNOWN;
+                }
+                p = skip_blanks(p, eol);
+                w = p;
+                p = skip_word(p, eol);
+                n = p - w;
+                if (n >= 3 && strncmp(w, "IR-", 3) == 0)
+                        remapping = true;
+                else if (n >= 4 && strncmp(w, "ITS-", 4) == 0)
+                        its = true;
+                nlines++;
+        }
+        if (nlines == 0)
+                return MSI_ISOLATION_UNKNOWN;
+        return remapping ? MSI_ISOLATION_REMAPPING : its ? MSI_ISOLATION_ITS : MSI_ISOLATION_NONE;
+}
+
+static MsiIsolation msi_isolation(void) {
         _cleanup_free_ char *text = NULL;
 
-        /* With remapping on, MSI and IO-APIC interrupts are delivered through "IR-" irq chips
-         * (IR-PCI-MSIX, IR-IO-APIC); that is the kernel's own word on whether it is in effect. */
         if (read_proc_file("interrupts", 4 * 1024 * 1024, &text) < 0)
-                return TRI_UNKNOWN;
-        return strstr(text, " IR-") ? TRI_YES : TRI_NO;
+                return MSI_ISOLATION_UNKNOWN;
+        return interrupts_parse(text);
 }
 
 int kernel_switches_read(KernelSwitches *ret) {
@@ -123,12 +208,15 @@ int kernel_switches_read(KernelSwitches *ret) {
 
         s.type1_unsafe_interrupts = read_param("vfio_iommu_type1", "allow_unsafe_interrupts");
         s.iommufd_unsafe_interrupts = read_param("iommufd", "allow_unsafe_interrupts");
+        s.iommufd_present = access("/sys/module/iommufd", F_OK) >= 0;
         s.vfio_noiommu = read_param("vfio", "enable_unsafe_noiommu_mode");
         s.vfio_pci_disable_denylist = read_param("vfio_pci", "disable_denylist");
         s.smmu_disable_bypass = read_param("arm_smmu", "disable_bypass");
         if (s.smmu_disable_bypass == TRI_UNKNOWN)
                 s.smmu_disable_bypass = read_param("arm_smmu_v3", "disable_bypass");
-        s.interrupt_remapping = interrupt_remapping();
+        s.msi_isolation = msi_isolation();
+        s.interrupt_remapping = s.msi_isolation == MSI_ISOLATION_UNKNOWN ? TRI_UNKNOWN :
+                s.msi_isolation == MSI_ISOLATION_REMAPPING ? TRI_YES : TRI_NO;
 
         *ret = s;
         s = (KernelSwitches) {};

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <libudev.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iommu-group.h"
 #include "macro.h"
+#include "pci-address.h"
 #include "pci-device.h"
 #include "strv.h"
 #include "switches.h"
@@ -217,4 +220,100 @@ int topology_update_device(Topology *t, struct udev_device *d, const char *actio
                         return r;
         }
         return 1;
+}
+
+/* Drop a device that is gone from sysfs (no udev object to be had) and refresh its group. */
+static int topology_drop_device(Topology *t, const char *address) {
+        PciDevice *slot = (PciDevice *) topology_find_device(t, address);
+        int group;
+        size_t idx;
+
+        if (!slot)
+                return 0;
+        group = slot->iommu_group;
+        idx = slot - t->devices;
+        pci_device_done(slot);
+        memmove(slot, slot + 1, (t->n_devices - idx - 1) * sizeof(PciDevice));
+        t->n_devices--;
+        return group >= 0 ? group_refresh(t, group) : 0;
+}
+
+int topology_reread_device(struct udev *udev, Topology *t, const char *address) {
+        _cleanup_(udev_device_unrefp) struct udev_device *d = NULL;
+        int r;
+
+        d = udev_device_new_from_subsystem_sysname(udev, "pci", address);
+        if (!d)
+                return topology_drop_device(t, address);
+        r = topology_update_device(t, d, "change");
+        return r < 0 ? r : 0;
+}
+
+static bool strv_n_contains(char *const *l, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(l[i], s) == 0)
+                        return true;
+        return false;
+}
+
+int topology_refresh_group(struct udev *udev, Topology *t, int id, bool *ret_changed) {
+        _cleanup_(strv_freep) char **listed = NULL, **before = NULL;
+        _cleanup_closedir_ DIR *dir = NULL;
+        _cleanup_free_ char *path = NULL;
+        size_t n_listed = 0, n_before = 0;
+        const IommuGroup *g;
+        struct dirent *de;
+        bool changed = false;
+        int r;
+
+        if (id < 0)
+                return -EINVAL;
+        g = topology_find_group(t, id);
+        for (size_t i = 0; g && i < g->n_members; i++) {
+                r = strv_push_n(&before, &n_before, g->members[i]);
+                if (r < 0)
+                        return r;
+        }
+
+        if (asprintf(&path, "/sys/kernel/iommu_groups/%d/devices", id) < 0)
+                return -ENOMEM;
+        dir = opendir(path);
+        if (!dir && errno != ENOENT)
+                return negative_errno();
+        while (dir && (errno = 0, de = readdir(dir))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                /* Anything else there is not a PCI function we could hand out or leave behind:
+                 * refuse the group rather than guess. */
+                if (!pci_address_is_valid(de->d_name))
+                        return -EBADMSG;
+                if (n_listed >= TOPOLOGY_DEVICES_MAX)
+                        return -E2BIG;
+                r = strv_push_n(&listed, &n_listed, de->d_name);
+                if (r < 0)
+                        return r;
+        }
+        if (dir && errno != 0)
+                return negative_errno();
+
+        /* Every device the group names now, and every one it named before (moved or gone). */
+        for (size_t i = 0; i < n_listed; i++) {
+                r = topology_reread_device(udev, t, listed[i]);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n_before; i++)
+                if (!strv_n_contains(listed, n_listed, before[i])) {
+                        r = topology_reread_device(udev, t, before[i]);
+                        if (r < 0)
+                                return r;
+                }
+
+        g = topology_find_group(t, id);
+        changed = (g ? g->n_members : 0) != n_before;
+        for (size_t i = 0; g && !changed && i < g->n_members; i++)
+                changed = !strv_n_contains(before, n_before, g->members[i]);
+        if (ret_changed)
+                *ret_changed = changed;
+        return 0;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+
 #include "topology.h"
 
 struct udev;
@@ -16,3 +18,9 @@ void topology_done(Topology *t);
 /* Apply one uevent: re-read (add/change/bind/unbind) or drop (remove) one device, then
  * refresh the groups it was and is in. Returns 1 if something changed. */
 int topology_update_device(Topology *t, struct udev_device *d, const char *action);
+/* Re-read IOMMU group id's members from sysfs, and every device it names or named, into the
+ * snapshot. Decisions call this for the groups they touch: the snapshot follows uevents, which can
+ * be lost (monitor overflow) or never sent. *ret_changed: the member list was stale. */
+int topology_refresh_group(struct udev *udev, Topology *t, int id, bool *ret_changed);
+/* Re-read one device by address (drop it if sysfs no longer has it), refreshing its groups. */
+int topology_reread_device(struct udev *udev, Topology *t, const char *address);

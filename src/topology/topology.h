@@ -67,26 +67,38 @@ typedef struct IommuGroup {
         char *default_domain_type;         /* "DMA", "DMA-FQ", "identity", "blocked", NULL if unknown */
         ReservedRegion *regions;
         size_t n_regions;
+        char *regions_error;               /* why reserved_regions could not be read; the group fails closed */
         bool noiommu;                      /* a VFIO no-IOMMU group: no translation at all */
 } IommuGroup;
 
 /* Tri-state for module parameters: the module may not be loaded. */
 typedef enum Tristate { TRI_UNKNOWN = -1, TRI_NO = 0, TRI_YES = 1 } Tristate;
 
+/* What keeps a device from raising interrupts it does not own (VFIO's "isolated MSI"). */
+typedef enum MsiIsolation {
+        MSI_ISOLATION_UNKNOWN,             /* /proc/interrupts unreadable or unparsable */
+        MSI_ISOLATION_NONE,                /* neither remapping nor an ITS is in use */
+        MSI_ISOLATION_REMAPPING,           /* x86 interrupt remapping (Intel VT-d IR, AMD-Vi IR) */
+        MSI_ISOLATION_ITS,                 /* arm64 GICv3/v4 ITS: MSIs are tagged with the device ID */
+        _MSI_ISOLATION_MAX,
+} MsiIsolation;
+
 typedef struct KernelSwitches {
         char *cmdline;                     /* the kernel command line as read */
         char *acs_override;                /* value of pcie_acs_override=, NULL if absent */
-        bool intremap_off;                 /* intremap=off */
+        bool intremap_off;                 /* intremap=off, or the old spelling nointremap */
         bool intremap_nosid;               /* intremap=nosid */
         bool iommu_pt;                     /* iommu=pt */
         bool intel_iommu_off, amd_iommu_off;
         bool cmdline_noiommu;              /* vfio.enable_unsafe_noiommu_mode=1 on the command line */
         Tristate type1_unsafe_interrupts;  /* vfio_iommu_type1.allow_unsafe_interrupts */
         Tristate iommufd_unsafe_interrupts;
+        bool iommufd_present;              /* /sys/module/iommufd exists (loaded or built in) */
         Tristate vfio_noiommu;             /* vfio.enable_unsafe_noiommu_mode */
         Tristate vfio_pci_disable_denylist;
         Tristate smmu_disable_bypass;      /* arm_smmu.disable_bypass (N means bypass allowed) */
         Tristate interrupt_remapping;      /* whether the kernel actually remaps interrupts */
+        MsiIsolation msi_isolation;        /* what isolates MSIs, from the irq chips in use */
 } KernelSwitches;
 
 typedef struct Topology {

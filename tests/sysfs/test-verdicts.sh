@@ -102,6 +102,39 @@ check_eq "AMD width from EFR.HATS (6 levels)" "64 6" "$(jq -r '.iommuUnits[0] | 
 check_eq "AMD: interrupt remapping seen" true "$(jq '.switches.interruptRemapping' <<<"$out")"
 check_eq "AMD: e1000e alone is allowed" "" "$(failed q35-amd : 0000:00:03.0)"
 
+# --- interrupt isolation, judged by what the switches do (F19)
+cmd='echo "$(cat $P/cmdline) intremap=nosid" > $P/cmdline'
+check_eq "intremap=nosid: remapping without source-id checks" "no-interrupt-remapping" "$(failed q35-aw48 "$cmd" 0000:00:03.0)"
+check "... and the sentence names it" grep -q "intremap=nosid" <<<"$(explain q35-aw48 "$cmd" 0000:00:03.0)"
+check_eq "nointremap (the old spelling of intremap=off)" "no-interrupt-remapping" \
+    "$(failed q35-aw48 'echo "$(cat $P/cmdline) nointremap" > $P/cmdline' 0000:00:03.0)"
+check_eq "intremap=no_x2apic_optout changes nothing about isolation" "" \
+    "$(failed q35-aw48 'echo "$(cat $P/cmdline) intremap=no_x2apic_optout" > $P/cmdline' 0000:00:03.0)"
+# An action name that merely starts with IR- is not a remapping irq chip.
+check_eq "an action named IR-something is not remapping" "no-interrupt-remapping" \
+    "$(failed q35-aw48 'sed -i "s/IR-//g; s/ timer/ IR-timer/" $P/interrupts' 0000:00:03.0)"
+# arm64: MSIs isolated by a GICv3 ITS, no IR- chips anywhere.
+its='sed -i "s/IR-IO-APIC/GICv3/; s/IR-PCI-MSIX-[0-9a-f:.]*/ITS-PCI-MSIX-0000:00:03.0/; s/IR-PCI-MSI-[0-9a-f:.]*/ITS-MSI/; s/IR-//g" $P/interrupts'
+check_eq "arm64 with a GICv3 ITS: MSIs isolated" "" "$(failed q35-aw48 "$its" 0000:00:03.0)"
+check "... and GetInfo says by what" grep -q '"its"' <<<"$(call q35-aw48 "$its" GetInfo '{}' | jq -c '.switches.msiIsolation')"
+check_eq "arm64 without an ITS (GICv2m): not isolated" "no-interrupt-remapping" \
+    "$(failed q35-aw48 'sed -i "s/IR-IO-APIC/GICv3/; s/IR-PCI-MSIX-[0-9a-f:.]*/GICv2m-PCI-MSIX-0000:00:03.0/; s/IR-PCI-MSI-[0-9a-f:.]*/GICv2m-MSI/; s/IR-//g" $P/interrupts' 0000:00:03.0)"
+check_eq "allow_unsafe_interrupts unreadable: unknown fails closed" "unsafe-interrupts" \
+    "$(failed q35-aw48 'rm -rf $T/sys/module/vfio_iommu_type1' 0000:00:03.0)"
+echo '{"platform":{"allowUnsafeInterrupts":true}}' > "$policy/50-unsafe.json"
+check_eq "... unless the policy relaxes it" "" "$(failed q35-aw48 'rm -rf $T/sys/module/vfio_iommu_type1' 0000:00:03.0)"
+rm -f "$policy/50-unsafe.json"
+
+# --- topology that must not be lost or stop the daemon (F11, F22)
+out=$(explain q35-amd : 0000:00:01.0)
+check_jq "AMD: the IOMMU's own function (an iommu/ directory, not a link) is kept" '.checks | length > 0' "$out"
+check_eq "AMD: 13 devices, the IOMMU function included" 13 "$(call q35-amd : ListDevices '{}' | jq '.devices | length')"
+bad='echo "0x00000000fee00000 0x00000000feefffff msi-foo" >> $T/sys/kernel/iommu_groups/1/reserved_regions'
+check_eq "an unparsable reserved_regions line: the daemon still answers" 12 "$(call q35-aw48 "$bad" ListDevices '{}' | jq '.devices | length')"
+check_eq "... and that group fails closed" "direct-mapped-region" "$(failed q35-aw48 "$bad" 0000:00:03.0)"
+check "... saying why" grep -q "could not be read" <<<"$(explain q35-aw48 "$bad" 0000:00:03.0)"
+check_eq "... other groups are unaffected" "" "$(failed q35-aw48 "$bad" 0000:01:00.0)"
+
 # Bad input: clear errors.
 err=$(timeout 30 unshare -n "$here/run-fixture" "$fixtures/q35-aw48" -- varlinkctl call "exec:$vfiod" \
       io.vfiod.Broker.Explain '{"device":"../../../etc/passwd"}' 2>&1)

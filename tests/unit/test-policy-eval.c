@@ -161,6 +161,7 @@ static int setup(void **state) {
                         .vfio_pci_disable_denylist = TRI_NO,
                         .smmu_disable_bypass = TRI_UNKNOWN,
                         .interrupt_remapping = TRI_YES,
+                        .msi_isolation = MSI_ISOLATION_REMAPPING,
                 },
         };
         policy_init_defaults(&f->p);
@@ -448,7 +449,23 @@ static void test_unsafe_interrupts(void **state) {
         expect(&v, "unsafe-interrupts", "kernel", false, "vfio_iommu_type1.allow_unsafe_interrupts is Y");
         verdict_done(&v);
 
+        /* vfiod's containers are type1: an unreadable switch is assumed on (F19). */
+        f->t.switches.type1_unsafe_interrupts = TRI_UNKNOWN;
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "unsafe-interrupts", "kernel", false, "may be Y");
+        verdict_done(&v);
+
+        /* iommufd counts only where it exists. */
         f->t.switches.type1_unsafe_interrupts = TRI_NO;
+        f->t.switches.iommufd_unsafe_interrupts = TRI_UNKNOWN;
+        f->t.switches.iommufd_present = false;
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_true(v.allowed);
+        expect(&v, "unsafe-interrupts", "kernel", true, "neither");
+        verdict_done(&v);
+
+        f->t.switches.iommufd_present = true;
         f->t.switches.iommufd_unsafe_interrupts = TRI_YES;
         evaluate(f, DEVICES(A_E1000E), &root, &v);
         expect(&v, "unsafe-interrupts", "kernel", false, "iommufd.allow_unsafe_interrupts is Y, so devices can inject arbitrary interrupts; set it to N");
@@ -469,20 +486,35 @@ static void test_interrupt_remapping(void **state) {
         expect(&v, "no-interrupt-remapping", "kernel", true, "the kernel remaps interrupts");
         verdict_done(&v);
 
+        /* arm64: a GICv3 ITS isolates MSIs without any remapping. */
+        f->t.switches.msi_isolation = MSI_ISOLATION_ITS;
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_true(v.allowed);
+        expect(&v, "no-interrupt-remapping", "kernel", true, "GICv3 ITS");
+        verdict_done(&v);
+
         /* unknown fails closed */
-        f->t.switches.interrupt_remapping = TRI_UNKNOWN;
+        f->t.switches.msi_isolation = MSI_ISOLATION_UNKNOWN;
         evaluate(f, DEVICES(A_E1000E), &root, &v);
         assert_false(v.allowed);
         expect(&v, "no-interrupt-remapping", "kernel", false, "unknown");
         verdict_done(&v);
 
-        f->t.switches.interrupt_remapping = TRI_NO;
+        f->t.switches.msi_isolation = MSI_ISOLATION_NONE;
         evaluate(f, DEVICES(A_E1000E), &root, &v);
-        expect(&v, "no-interrupt-remapping", "kernel", false, "does not remap interrupts");
+        expect(&v, "no-interrupt-remapping", "kernel", false, "neither remaps interrupts");
         verdict_done(&v);
 
+        /* nosid remaps without source-id checks: no isolation between devices */
+        f->t.switches.msi_isolation = MSI_ISOLATION_REMAPPING;
+        f->t.switches.intremap_nosid = true;
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "no-interrupt-remapping", "kernel", false, "intremap=nosid");
+        verdict_done(&v);
+        f->t.switches.intremap_nosid = false;
+
         /* intremap=off wins over what the kernel reports */
-        f->t.switches.interrupt_remapping = TRI_YES;
         f->t.switches.intremap_off = true;
         evaluate(f, DEVICES(A_E1000E), &root, &v);
         expect(&v, "no-interrupt-remapping", "kernel", false, "intremap=off");

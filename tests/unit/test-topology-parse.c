@@ -101,6 +101,55 @@ static void test_cmdline(void **state) {
         assert_int_equal(kernel_switches_parse_cmdline(NULL, &s), -EINVAL);
 }
 
+static void test_interrupts(void **state) {
+        (void) state;
+        static const char x86[] =
+                "           CPU0       CPU1       \n"
+                "  0:         82          0  IR-IO-APIC   2-edge      timer\n"
+                " 24:          0          0  DMAR-MSI   0-edge      dmar0\n"
+                " 25:          0          0  IR-PCI-MSIX-0000:00:04.0   0-edge      PCIe PME, aerdrv\n"
+                "NMI:          0          0   Non-maskable interrupts\n"
+                "ERR:          0\n";
+        static const char arm64[] =
+                "           CPU0       CPU1       CPU2       CPU3\n"
+                " 11:       1234       1111        999        888     GICv3  27 Level     arch_timer\n"
+                " 53:          0          0          0          0   ITS-MSI 524288 Edge      nvme0q0\n"
+                "IPI0:       10         10         10         10       Rescheduling interrupts\n";
+        static const char arm64_new[] =
+                "           CPU0       CPU1\n"
+                " 60:          5          0  ITS-PCI-MSIX-0002:01:00.0   0 Edge      mlx5_async0\n";
+        /* An action name that starts with IR- is free text, not a chip. */
+        static const char fooled[] =
+                "           CPU0       CPU1\n"
+                "  0:         82          0  IO-APIC   2-edge      IR-timer\n"
+                " 25:          0          0  PCI-MSIX-0000:00:04.0   0-edge      IR-PCI-MSIX\n";
+
+        assert_int_equal(interrupts_parse(x86), MSI_ISOLATION_REMAPPING);
+        assert_int_equal(interrupts_parse(arm64), MSI_ISOLATION_ITS);
+        assert_int_equal(interrupts_parse(arm64_new), MSI_ISOLATION_ITS);
+        assert_int_equal(interrupts_parse(fooled), MSI_ISOLATION_NONE);
+        assert_int_equal(interrupts_parse(""), MSI_ISOLATION_UNKNOWN);
+        assert_int_equal(interrupts_parse("garbage\n  1: 2 3 X\n"), MSI_ISOLATION_UNKNOWN);
+        assert_int_equal(interrupts_parse("  CPU0\n  1: x IR-IO-APIC\n"), MSI_ISOLATION_UNKNOWN);
+        assert_int_equal(interrupts_parse(NULL), MSI_ISOLATION_UNKNOWN);
+}
+
+static void test_cmdline_intremap(void **state) {
+        KernelSwitches s = {};
+        (void) state;
+
+        assert_int_equal(kernel_switches_parse_cmdline("quiet nointremap", &s), 0);
+        assert_true(s.intremap_off);
+        kernel_switches_done(&s);
+        assert_int_equal(kernel_switches_parse_cmdline("intremap=no_x2apic_optout", &s), 0);
+        assert_false(s.intremap_off);
+        assert_false(s.intremap_nosid);
+        kernel_switches_done(&s);
+        assert_int_equal(kernel_switches_parse_cmdline("intremap=nosid", &s), 0);
+        assert_true(s.intremap_nosid);
+        kernel_switches_done(&s);
+}
+
 static void test_pci_address(void **state) {
         char buf[PCI_ADDRESS_STRLEN_MAX + 1];
 
@@ -132,6 +181,8 @@ int main(void) {
                 cmocka_unit_test(test_regions_bounded),
                 cmocka_unit_test(test_cmdline),
                 cmocka_unit_test(test_pci_address),
+                cmocka_unit_test(test_interrupts),
+                cmocka_unit_test(test_cmdline_intremap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -461,6 +462,57 @@ static int wait_for_group_node(int group, uint64_t deadline) {
         }
 }
 
+static bool device_is_bridge(const char *address) {
+        _cleanup_free_ char *path = NULL, *v = NULL;
+        unsigned long long class;
+        char *end;
+
+        if (device_path(address, "class", &path) < 0 || read_one_line_file(path, &v) < 0)
+                return false;
+        errno = 0;
+        class = strtoull(v, &end, 16);
+        if (errno != 0 || end == v || *end != '\0' || strncmp(v, "0x", 2) != 0)
+                return false;
+        return (class >> 8) == 0x0604;
+}
+
+/* After binding, the group as the kernel lists it now: every member that is not a bridge must be
+ * on vfio-pci, pci-stub or no driver, or the group is half-bound (a function joined it after the
+ * decision) and the caller would get a group the kernel calls not viable. */
+static int verify_group_viable(int group, char **ret_error) {
+        _cleanup_closedir_ DIR *dir = NULL;
+        char path[64];
+        struct dirent *de;
+        size_t n = 0;
+
+        (void) snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", group);
+        dir = opendir(path);
+        if (!dir)
+                return fail(ret_error, negative_errno(), "Listing IOMMU group %d after binding failed: %m", group);
+        while ((errno = 0, de = readdir(dir))) {
+                char driver[BINDER_DRIVER_MAX];
+                int r;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (++n > BIND_DEVICES_MAX || !pci_address_is_valid(de->d_name))
+                        return fail(ret_error, -EBADMSG, "IOMMU group %d lists an unexpected member after binding", group);
+                if (device_is_bridge(de->d_name))
+                        continue;
+                r = read_driver(de->d_name, driver);
+                if (r == -ENODEV)
+                        continue;
+                if (r < 0)
+                        return fail(ret_error, r, "Reading the driver of %s failed: %s", de->d_name, strerror(-r));
+                if (driver[0] && strcmp(driver, VFIO_PCI) != 0 && strcmp(driver, "pci-stub") != 0)
+                        return fail(ret_error, -EBUSY, "%s joined IOMMU group %d and is on %s, so the group would be "
+                                    "half-bound; the group was given back, ask again", de->d_name, group, driver);
+        }
+        if (errno != 0)
+                return fail(ret_error, negative_errno(), "Listing IOMMU group %d after binding failed: %m", group);
+        return 0;
+}
+
 /* Everything that can be checked without touching the kernel; nothing is written if this fails. */
 static int validate_group(const BindDevice *devices, size_t n, int group, char **ret_error) {
         int r;
@@ -544,6 +596,12 @@ int binder_bind_group(const BindDevice *devices, size_t n, int group, uint64_t t
                                     group, group);
                 else
                         (void) fail(ret_error, r, "Checking for /dev/vfio/%d failed: %s", group, strerror(-r));
+                rollback(devices, n, ret_error);
+                return r;
+        }
+
+        r = verify_group_viable(group, ret_error);
+        if (r < 0) {
                 rollback(devices, n, ret_error);
                 return r;
         }

@@ -11,6 +11,11 @@ check_eq "one AMD unit" amd "$(jq -r '[.iommuUnits[].kind] | join(" ")' <<<"$out
 decoded=$(jq '.iommuUnits[0].addressWidthBits' <<<"$out")
 check_eq "width decoded from amd-iommu/features" 64 "$decoded"
 check_eq "interrupt remapping on" true "$(jq '.switches.interruptRemapping' <<<"$out")"
+# The AMD-Vi unit is a PCI function of its own, with an iommu/ directory instead of a link (F11).
+iommu_fn=$(basename "$(dirname "$(dirname "$(readlink -f /sys/class/iommu/ivhd0)")")")
+check "the AMD-Vi function $iommu_fn is listed" bash -c "varlinkctl call $BROKER $B.ListDevices '{}' | jq -e '.devices[] | select(.address==\"$iommu_fn\")'"
+out=$(call Explain "{\"device\":\"$iommu_fn\"}" 2>&1)
+check_jq "... and explained, not NoSuchDevice" '.checks | length > 0' "$out"
 modprobe vfio-pci
 out=$(timeout -s INT 5 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
 echo "$out" | jq -c '.containers'

@@ -25,6 +25,7 @@ modprobe vfio-pci
 err=$(vfiodctl acquire 0000:00:03.0 --exec -- true 2>&1)
 echo "$err"
 check "relaxing our check is not enough: the kernel refuses, and vfiod says why" grep -q "does not isolate device interrupts" <<<"$err"
+check "... as a denial under no-interrupt-remapping, not a bind failure" grep -q "no-interrupt-remapping" <<<"$err"
 sleep 1
 check_eq "device back after the refusal" e1000e "$(basename "$(readlink /sys/bus/pci/devices/0000:00:03.0/driver)")"
 

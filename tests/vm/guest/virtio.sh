@@ -35,7 +35,7 @@ codes=$(call Explain '{"device":"0000:00:03.0"}' | jq -r '[.checks[] | select(.p
 check_eq "allow_unsafe_interrupts=Y, read at decision time" unsafe-interrupts "$codes"
 echo '{"platform":{"requireInterruptRemapping":false,"allowUnsafeInterrupts":true}}' >/etc/vfiod/policy.d/50-virtio.json
 call Reload >/dev/null
-out=$(timeout -s INT 5 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
+out=$(timeout -s INT 15 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
 echo "$out" | jq -c '.containers' 2>/dev/null
 check_jq "Acquire measured the aperture" '.containers[0].apertureBits >= 39' "$out"
 check_jq "... and the usable IOVA ranges" '.containers[0].iovaRanges | length >= 1' "$out"

@@ -329,11 +329,15 @@ static int restore_sriov(const BindDevice *d, char **ret_error) {
                 return fail(ret_error, r, "Reading sriov_numvfs of %s failed: %s", d->address, strerror(-r));
         if (n == d->sriov_numvfs)
                 return 0;
-        /* Someone made other VFs meanwhile: they are in use, not ours to replace. */
-        if (n != 0)
-                return fail(ret_error, -EBUSY,
-                            "%s has %u SR-IOV VFs now, not the %u it had, so vfiod left them alone; "
-                            "set /sys/bus/pci/devices/%s/sriov_numvfs by hand", d->address, n, d->sriov_numvfs, d->address);
+        /* The driver made VFs of its own at probe (a max_vfs= module parameter), or someone did:
+         * they may be in use already and are not ours to replace. Failing would keep the lease
+         * retrying forever over a choice the host made, so say so and carry on. */
+        if (n != 0) {
+                log_warning("%s has %u SR-IOV VFs now, not the %u it had before vfiod bound it; left as they are "
+                            "(set /sys/bus/pci/devices/%s/sriov_numvfs by hand if that is wrong).",
+                            d->address, n, d->sriov_numvfs, d->address);
+                return 0;
+        }
         if (!d->original_driver[0])
                 return fail(ret_error, -EINVAL, "%s had %u SR-IOV VFs but no driver to make them again", d->address,
                             d->sriov_numvfs);

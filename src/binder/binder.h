@@ -45,6 +45,6 @@ int binder_bind_group(const BindDevice *devices, size_t n, int group, uint64_t t
 /* Give one device back: clear driver_override, unbind it from vfio-pci (or whatever it is on,
  * if that is not its original driver), bind the original driver and verify; a device that had no
  * driver stays unbound. A PF that had VFs (sriov_numvfs > 0) gets them back once it is on its
- * driver again; if it has another non-zero number of VFs by then, they are left alone and that is
- * an error. Idempotent: a device already on its original driver with its VFs is left alone. */
+ * driver again; if it has another non-zero number of VFs by then (made by the driver's probe), they
+ * are left alone with a warning. Idempotent: a device already on its original driver with its VFs is left alone. */
 int binder_restore_device(const BindDevice *device, uint64_t timeout_usec, char **ret_error);

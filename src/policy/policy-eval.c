@@ -704,7 +704,8 @@ static int check_sriov_vfs_enabled(Eval *e) {
                 unsigned known = 0, numvfs;
                 int r;
 
-                for (size_t j = 0; j < e->topology->n_devices; j++) {
+                /* Only a function with an SR-IOV capability has VFs; spares lists a scan per device. */
+                for (size_t j = 0; (d->sriov_totalvfs > 0 || d->sriov_numvfs > 0) && j < e->topology->n_devices; j++) {
                         const PciDevice *vf = &e->topology->devices[j];
 
                         if (!vf->physfn || strcmp(vf->physfn, d->address) != 0)

@@ -226,6 +226,34 @@ static int read_group(const char *address, int *ret) {
         return 0;
 }
 
+int binder_read_sriov_numvfs(const char *address, unsigned *ret) {
+        _cleanup_free_ char *p = NULL, *v = NULL;
+        unsigned long n;
+        char *end;
+        int r;
+
+        if (!address || !pci_address_is_valid(address))
+                return -EINVAL;
+        r = device_path(address, "sriov_numvfs", &p);
+        if (r < 0)
+                return r;
+        r = read_one_line_file(p, &v);
+        if (r == -ENOENT && !device_gone(address)) {
+                *ret = 0;  /* not an SR-IOV PF */
+                return 0;
+        }
+        if (r == -ENOENT)
+                return -ENODEV;
+        if (r < 0)
+                return r;
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n > BINDER_SRIOV_NUMVFS_MAX)
+                return -EBADMSG;
+        *ret = (unsigned) n;
+        return 0;
+}
+
 void binder_crash_point(const char *point) {
         _cleanup_free_ char *path = NULL, *comm = NULL;
         const char *want;
@@ -288,6 +316,54 @@ static int write_failed(const char *address, int r, const char *what, char **ret
         return fail(ret_error, r, "%s: %s failed: %s", address, what, strerror(-r));
 }
 
+/* The PF is on its driver again: recreate the VFs that unbinding it destroyed. */
+static int restore_sriov(const BindDevice *d, char **ret_error) {
+        _cleanup_free_ char *p = NULL;
+        char value[16];
+        unsigned n;
+        int r;
+
+        if (d->sriov_numvfs == 0)
+                return 0;
+        r = binder_read_sriov_numvfs(d->address, &n);
+        if (r < 0)
+                return fail(ret_error, r, "Reading sriov_numvfs of %s failed: %s", d->address, strerror(-r));
+        if (n == d->sriov_numvfs)
+                return 0;
+        /* The driver made VFs of its own at probe (a max_vfs= module parameter), or someone did:
+         * they may be in use already and are not ours to replace. Failing would keep the lease
+         * retrying forever over a choice the host made, so say so and carry on. */
+        if (n != 0) {
+                log_warning("%s has %u SR-IOV VFs now, not the %u it had before vfiod bound it; left as they are "
+                            "(set /sys/bus/pci/devices/%s/sriov_numvfs by hand if that is wrong).",
+                            d->address, n, d->sriov_numvfs, d->address);
+                return 0;
+        }
+        if (!d->original_driver[0])
+                return fail(ret_error, -EINVAL, "%s had %u SR-IOV VFs but no driver to make them again", d->address,
+                            d->sriov_numvfs);
+
+        r = device_path(d->address, "sriov_numvfs", &p);
+        if (r < 0)
+                return fail(ret_error, r, "Out of memory");
+        (void) snprintf(value, sizeof(value), "%u", d->sriov_numvfs);
+        log_debug("Recreating %u SR-IOV VFs of %s.", d->sriov_numvfs, d->address);
+        r = write_attr(p, value);
+        if (r < 0 && device_gone(d->address))
+                return write_failed(d->address, r, "recreating its SR-IOV VFs", ret_error);
+        if (r < 0)
+                return fail(ret_error, r, "Recreating the %u SR-IOV VFs of %s failed: %s; "
+                            "echo %u > /sys/bus/pci/devices/%s/sriov_numvfs retries it",
+                            d->sriov_numvfs, d->address, strerror(-r), d->sriov_numvfs, d->address);
+        r = binder_read_sriov_numvfs(d->address, &n);
+        if (r < 0)
+                return fail(ret_error, r, "Reading sriov_numvfs of %s failed: %s", d->address, strerror(-r));
+        if (n != d->sriov_numvfs)
+                return fail(ret_error, -EIO, "%s has %u SR-IOV VFs after asking %s for %u", d->address, n,
+                            d->original_driver, d->sriov_numvfs);
+        return 0;
+}
+
 /* Give a device back to its original driver and override. Used by restore and by rollback. */
 static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points, char **ret_error) {
         _cleanup_free_ char *p = NULL;
@@ -313,7 +389,7 @@ static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points
         }
 
         if (strcmp(cur, d->original_driver) == 0)
-                return 0;
+                return restore_sriov(d, ret_error);
 
         if (cur[0]) {
                 r = device_path(d->address, "driver/unbind", &p);
@@ -358,7 +434,7 @@ static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points
         } else if (crash_points)
                 binder_crash_point("restore-after-bind");
 
-        return 0;
+        return restore_sriov(d, ret_error);
 }
 
 int binder_restore_device(const BindDevice *device, uint64_t timeout_usec, char **ret_error) {
@@ -369,6 +445,9 @@ int binder_restore_device(const BindDevice *device, uint64_t timeout_usec, char 
         if (!driver_field_is_valid(device->original_driver) || !driver_field_is_valid(device->original_override))
                 return fail(ret_error, -EINVAL, "Cannot restore %s: its recorded driver or override is not a driver name",
                             device->address);
+        if (device->sriov_numvfs > BINDER_SRIOV_NUMVFS_MAX)
+                return fail(ret_error, -EINVAL, "Cannot restore %s: %u SR-IOV VFs is not a possible number",
+                            device->address, device->sriov_numvfs);
 
         return restore_one(device, deadline_after(timeout_usec), true, ret_error);
 }

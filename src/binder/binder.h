@@ -16,7 +16,11 @@ typedef struct BindDevice {
         char address[17];                       /* canonical PCI address */
         char original_driver[BINDER_DRIVER_MAX]; /* "" when it had none */
         char original_override[BINDER_DRIVER_MAX]; /* "" when unset */
+        unsigned sriov_numvfs;                  /* SR-IOV VFs it had: unbinding a PF destroys them, restore recreates them */
 } BindDevice;
+
+/* TotalVFs is a 16-bit field in the SR-IOV capability. */
+#define BINDER_SRIOV_NUMVFS_MAX 65535U
 
 /* Test-only fault injection: if $VFIOD_TEST_CRASH_AT names this point, the whole daemon (the
  * worker and its parent) is killed with SIGKILL right there. Points: "bind-after-override",
@@ -29,6 +33,9 @@ int binder_vfio_pci_available(void);
 /* Read what a device is bound to now: driver name ("" if none) and driver_override ("" if unset). */
 int binder_read_state(const char *address, char driver[static BINDER_DRIVER_MAX], char override[static BINDER_DRIVER_MAX]);
 
+/* Read sriov_numvfs (0 when the device is not an SR-IOV PF). */
+int binder_read_sriov_numvfs(const char *address, unsigned *ret);
+
 /* Move every device to vfio-pci: driver_override=vfio-pci, unbind from its current driver,
  * drivers_probe, verify the driver link, then wait (bounded by timeout_usec) for /dev/vfio/GROUP.
  * On any failure every device already touched is rolled back to its original driver and
@@ -37,5 +44,7 @@ int binder_bind_group(const BindDevice *devices, size_t n, int group, uint64_t t
 
 /* Give one device back: clear driver_override, unbind it from vfio-pci (or whatever it is on,
  * if that is not its original driver), bind the original driver and verify; a device that had no
- * driver stays unbound. Idempotent: a device already on its original driver is left alone. */
+ * driver stays unbound. A PF that had VFs (sriov_numvfs > 0) gets them back once it is on its
+ * driver again; if it has another non-zero number of VFs by then (made by the driver's probe), they
+ * are left alone with a warning. Idempotent: a device already on its original driver with its VFs is left alone. */
 int binder_restore_device(const BindDevice *device, uint64_t timeout_usec, char **ret_error);

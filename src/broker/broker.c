@@ -573,6 +573,31 @@ static void on_bind_worker(Worker *w, int r, const char *message, void *userdata
         bound(op);
 }
 
+/* A requested VF whose PF is requested too: unbinding the PF destroys it (the policy let the PF
+ * through only with all its VFs), so it is not moved by itself and gets no fd. */
+static bool destroyed_with_pf(const Operation *op, const PciDevice *d) {
+        for (size_t i = 0; d->physfn && i < op->n_request_devices; i++)
+                if (strcmp(op->request_devices[i], d->physfn) == 0)
+                        return true;
+        return false;
+}
+
+/* The PF's sriov_numvfs now, for the lease; it must still be what the policy judged. */
+static int read_numvfs(const Operation *op, const PciDevice *pf, unsigned *ret) {
+        unsigned requested = 0;
+        int r;
+
+        r = binder_read_sriov_numvfs(pf->address, ret);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; *ret > 0 && i < op->n_request_devices; i++) {
+                const PciDevice *d = topology_find_device(&op->manager->topology, op->request_devices[i]);
+                if (d && d->physfn && strcmp(d->physfn, pf->address) == 0)
+                        requested++;
+        }
+        return *ret > requested ? -ESTALE : 0;
+}
+
 static int restore_on_release_for(const Manager *m, const Verdict *v) {
         for (size_t i = 0; v->rule && i < m->policy.n_rules; i++)
                 if (strcmp(m->policy.rules[i].name, v->rule) == 0)
@@ -653,6 +678,16 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 fail(op, ERROR_NOT_SUPPORTED, NULL, "/dev/vfio/vfio is missing: the VFIO container interface is not available");
                 return 0;
         }
+        for (size_t i = 0; kind == LEASE_ACQUIRE && i < op->n_request_devices; i++) {
+                const PciDevice *d = topology_find_device(&m->topology, op->request_devices[i]);
+                if (destroyed_with_pf(op, d)) {
+                        fail(op, ERROR_NOT_SUPPORTED, d->address,
+                             "%s is an SR-IOV VF of %s, which binding the PF destroys, so there is no fd to hand out; "
+                             "use Bind for the PF with its VFs, or set sriov_numvfs of %s to 0 and acquire the PF alone",
+                             d->address, d->physfn, d->physfn);
+                        return 0;
+                }
+        }
 
         r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
         if (r < 0)
@@ -679,7 +714,7 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 r = strv_push_n(&l->devices, &l->n_devices, d->address);
                 if (r < 0)
                         goto fail_errno;
-                if (!lease_has_group(l, d->iommu_group))
+                if (!destroyed_with_pf(op, d) && !lease_has_group(l, d->iommu_group))
                         l->groups[l->n_groups++] = d->iommu_group;
         }
 
@@ -689,7 +724,7 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                         const PciDevice *d = topology_find_device(&m->topology, g->members[k]);
                         BindDevice b = {};
 
-                        if (!d || pci_device_is_bridge(d))
+                        if (!d || pci_device_is_bridge(d) || destroyed_with_pf(op, d))
                                 continue;
                         strcpy(b.address, d->address);
                         r = binder_read_state(d->address, b.original_driver, b.original_override);
@@ -699,6 +734,14 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                         }
                         if (strcmp(b.original_driver, "vfio-pci") == 0)
                                 continue;
+                        /* Journalled before the bind, so a crash at any point still recreates the VFs. */
+                        r = read_numvfs(op, d, &b.sriov_numvfs);
+                        if (r < 0) {
+                                fail(op, ERROR_BIND_FAILED, d->address, r == -ESTALE ?
+                                     "%s has more SR-IOV VFs now than the request names; ask again" :
+                                     "cannot read sriov_numvfs of %s", d->address);
+                                return 0;
+                        }
                         if (l->n_moved >= cap) {
                                 cap = cap * 2 + 8;
                                 BindDevice *nm = reallocarray(l->moved, cap, sizeof(BindDevice));

@@ -144,7 +144,9 @@ int lease_to_json(const Lease *l, sd_json_variant **ret) {
                                 &moved,
                                 SD_JSON_BUILD_PAIR_STRING("address", l->moved[i].address),
                                 SD_JSON_BUILD_PAIR_STRING("originalDriver", l->moved[i].original_driver),
-                                SD_JSON_BUILD_PAIR_STRING("originalOverride", l->moved[i].original_override));
+                                SD_JSON_BUILD_PAIR_STRING("originalOverride", l->moved[i].original_override),
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].sriov_numvfs > 0, "sriovNumvfs",
+                                                             SD_JSON_BUILD_UNSIGNED(l->moved[i].sriov_numvfs)));
                 if (r < 0)
                         return r;
         }
@@ -256,6 +258,11 @@ int lease_from_json(sd_json_variant *v, Lease **ret) {
                         return -EBADMSG;
                 if (*sd_json_variant_string(f) && copy_driver_name(b->original_override, sd_json_variant_string(f)) < 0)
                         return -EBADMSG;
+                /* Journals written before SR-IOV was recorded have no such key: no VFs to recreate. */
+                f = sd_json_variant_by_key(e, "sriovNumvfs");
+                if (f && (!sd_json_variant_is_unsigned(f) || sd_json_variant_unsigned(f) > BINDER_SRIOV_NUMVFS_MAX))
+                        return -EBADMSG;
+                b->sriov_numvfs = f ? sd_json_variant_unsigned(f) : 0;
                 l->n_moved++;
         }
 

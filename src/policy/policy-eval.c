@@ -725,6 +725,67 @@ static int check_host(Eval *e) {
         return 0;
 }
 
+/* ---- SR-IOV ---- */
+
+/* Taking a PF off its driver disables SR-IOV: every VF vanishes, with whatever uses it (host
+ * netdevs, VMs, other leases). A PF with VFs is allowed only with all of them in the request;
+ * then the VFs are destroyed by the bind and recreated on release. */
+static int check_sriov_vfs_enabled(Eval *e) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                _cleanup_free_ char *vfs = NULL, *missing = NULL, *foreign = NULL;
+                unsigned known = 0, numvfs;
+                int r;
+
+                /* Only a function with an SR-IOV capability has VFs; spares lists a scan per device. */
+                for (size_t j = 0; (d->sriov_totalvfs > 0 || d->sriov_numvfs > 0) && j < e->topology->n_devices; j++) {
+                        const PciDevice *vf = &e->topology->devices[j];
+
+                        if (!vf->physfn || strcmp(vf->physfn, d->address) != 0)
+                                continue;
+                        known++;
+                        r = list_add(&vfs, " ", "%s", vf->address);
+                        if (r >= 0 && !is_requested(e, vf->address))
+                                r = list_add(&missing, " ", "%s", vf->address);
+                        /* On vfio-pci without a lease: maybe in a VM we do not know of. */
+                        if (r >= 0 && vf->state == DEVICE_STATE_VFIO && !vf->held_by)
+                                r = list_add(&foreign, " ", "%s", vf->address);
+                        if (r < 0)
+                                return r;
+                }
+                /* sriov_numvfs may have been read before the VFs appeared: the VFs seen count too. */
+                numvfs = d->sriov_numvfs > known ? d->sriov_numvfs : known;
+
+                if (numvfs == 0)
+                        r = emit(e, "sriov-vfs-enabled", true, d->address, "%s has no SR-IOV VFs enabled", d->address);
+                else if (known < numvfs)
+                        r = emit(e, "sriov-vfs-enabled", false, d->address,
+                                 "%s has %u SR-IOV VFs enabled but vfiod knows only %u of them (%s), so it cannot tell "
+                                 "what binding the PF would destroy; set sriov_numvfs to 0 first "
+                                 "(echo 0 > /sys/bus/pci/devices/%s/sriov_numvfs), or retry once the VFs have settled",
+                                 d->address, numvfs, known, strna(vfs), d->address);
+                else if (missing)
+                        r = emit(e, "sriov-vfs-enabled", false, d->address,
+                                 "%s is an SR-IOV PF with %u VFs enabled, which binding it destroys, and the request "
+                                 "leaves out %s; set sriov_numvfs to 0 first (echo 0 > /sys/bus/pci/devices/%s/sriov_numvfs), "
+                                 "or request its VFs %s too",
+                                 d->address, numvfs, missing, d->address, vfs);
+                else if (foreign)
+                        r = emit(e, "sriov-vfs-enabled", false, d->address,
+                                 "%s is an SR-IOV PF whose VF %s is on vfio-pci outside any vfiod lease (a VM may use it), "
+                                 "and binding the PF destroys its VFs; give %s back to its driver first",
+                                 d->address, foreign, foreign);
+                else
+                        r = emit(e, "sriov-vfs-enabled", true, d->address,
+                                 "%s has %u SR-IOV VFs enabled and the request takes all of them (%s); binding the PF "
+                                 "destroys them and giving it back recreates them",
+                                 d->address, numvfs, vfs);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ---- authorization ---- */
 
 static bool glob_fits(const char *pattern, const char *s) {
@@ -847,9 +908,26 @@ static int check_in_use(Eval *e) {
                 const PciDevice *d = e->devices[i];
                 int r;
 
+                const PciDevice *pf = d->physfn ? topology_find_device(e->topology, d->physfn) : NULL;
+
+                /* A VF belongs to its PF: whoever holds the PF controls (and can destroy) the VF. */
                 if (d->held_by)
                         r = emit(e, "in-use", false, d->address, "%s is held by %s; wait until it is released, "
                                  "or ask its holder (vfiodctl leases)", d->address, d->held_by);
+                else if (d->physfn && !pf)
+                        r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF whose PF %s is not in the topology, "
+                                 "so vfiod cannot tell who holds it; retry once the devices have settled",
+                                 d->address, d->physfn);
+                else if (pf && pf->held_by)
+                        r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF and its PF %s is held by %s; "
+                                 "wait until the PF is released, or ask its holder (vfiodctl leases)",
+                                 d->address, pf->address, pf->held_by);
+                else if (pf && pf->state == DEVICE_STATE_VFIO)
+                        r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF and its PF %s is on vfio-pci, "
+                                 "so whoever owns the PF controls this VF too; give %s back to its driver first",
+                                 d->address, pf->address, pf->address);
+                else if (pf)
+                        r = emit(e, "in-use", true, d->address, "no lease holds %s or its PF %s", d->address, pf->address);
                 else
                         r = emit(e, "in-use", true, d->address, "no lease holds %s", d->address);
                 if (r < 0)
@@ -872,6 +950,7 @@ static int (*const checks[])(Eval *e) = {
         check_aperture_too_small,
         check_aperture_mixed,
         check_host,
+        check_sriov_vfs_enabled,
         check_in_use,
         check_authorization,
 };

@@ -23,6 +23,8 @@
  *   00:06.0 no IOMMU group, no unit
  *   00:07.0 behind an Arm SMMU                 group 5   smmu0 (48 bits)
  *   00:08.0 behind virtio-iommu                group 6   viommu0 (width unknown)
+ *   03:00.0 igb SR-IOV PF (VFs off by default) group 7   dmar0
+ *   03:10.0, 03:10.2 its VFs on igbvf          groups 8, 9 dmar0
  */
 
 #define A_HOSTBRIDGE "0000:00:00.0"
@@ -35,9 +37,12 @@
 #define A_VIRTIO     "0000:00:08.0"
 #define A_E1000_1    "0000:02:01.0"
 #define A_E1000_2    "0000:02:02.0"
+#define A_PF         "0000:03:00.0"
+#define A_VF1        "0000:03:10.0"
+#define A_VF2        "0000:03:10.2"
 
-enum { D_HOSTBRIDGE, D_VGA, D_E1000E, D_NVME, D_BRIDGE, D_NOGROUP, D_SMMU, D_VIRTIO, D_E1000_1, D_E1000_2, N_DEVICES };
-enum { G0, G1, G2, G3, G4, G5, G6, N_GROUPS };
+enum { D_HOSTBRIDGE, D_VGA, D_E1000E, D_NVME, D_BRIDGE, D_NOGROUP, D_SMMU, D_VIRTIO, D_E1000_1, D_E1000_2, D_PF, D_VF1, D_VF2, N_DEVICES };
+enum { G0, G1, G2, G3, G4, G5, G6, G7, G8, G9, N_GROUPS };
 enum { U_DMAR0, U_DMAR1, U_SMMU0, U_VIOMMU0, N_UNITS };
 
 typedef struct Fixture {
@@ -55,6 +60,9 @@ static char *g3_members[] = { (char *) A_BRIDGE, (char *) A_E1000_1, (char *) A_
 static char *g4_members[] = { (char *) A_VGA, NULL };
 static char *g5_members[] = { (char *) A_SMMU, NULL };
 static char *g6_members[] = { (char *) A_VIRTIO, NULL };
+static char *g7_members[] = { (char *) A_PF, NULL };
+static char *g8_members[] = { (char *) A_VF1, NULL };
+static char *g9_members[] = { (char *) A_VF2, NULL };
 
 static ReservedRegion msi_region[] = {
         { .start = 0xfee00000, .end = 0xfeefffff, .type = RESERVED_REGION_MSI },
@@ -129,6 +137,12 @@ static int setup(void **state) {
         device(f, D_VIRTIO, A_VIRTIO, 0x8086, 0x10d3, 0x020000, 0, 6, "viommu0", "vfio-pci");
         device(f, D_E1000_1, A_E1000_1, 0x8086, 0x100e, 0x020000, 0, 3, "dmar0", "e1000");
         device(f, D_E1000_2, A_E1000_2, 0x8086, 0x100e, 0x020000, 0, 3, "dmar0", "e1000");
+        device(f, D_PF, A_PF, 0x8086, 0x10c9, 0x020000, 0, 7, "dmar0", "igb");
+        device(f, D_VF1, A_VF1, 0x8086, 0x10ca, 0x020000, 0, 8, "dmar0", "igbvf");
+        device(f, D_VF2, A_VF2, 0x8086, 0x10ca, 0x020000, 0, 9, "dmar0", "igbvf");
+        f->devices[D_PF].sriov_totalvfs = 7;
+        f->devices[D_VF1].physfn = (char *) A_PF;
+        f->devices[D_VF2].physfn = (char *) A_PF;
         f->devices[D_NVME].host_use = HOST_USE_ROOT_STORAGE;
         f->devices[D_NVME].host_use_detail = (char *) "/ on nvme0n1p2";
         f->devices[D_VGA].host_use = HOST_USE_BOOT_CONSOLE;
@@ -142,6 +156,9 @@ static int setup(void **state) {
         group(f, G4, g4_members, vga_regions, ELEMENTSOF(vga_regions));
         group(f, G5, g5_members, NULL, 0);
         group(f, G6, g6_members, NULL, 0);
+        group(f, G7, g7_members, NULL, 0);
+        group(f, G8, g8_members, NULL, 0);
+        group(f, G9, g9_members, NULL, 0);
 
         unit(f, U_DMAR0, "dmar0", IOMMU_KIND_INTEL, 48);
         unit(f, U_DMAR1, "dmar1", IOMMU_KIND_INTEL, 39);
@@ -265,7 +282,7 @@ static void test_clean_single_device(void **state) {
                 "no-iommu-group", "not-an-endpoint", "partial-group", "group-not-viable", "noiommu",
                 "unsafe-interrupts", "no-interrupt-remapping", "acs-override", "smmu-bypass", "direct-mapped-region",
                 "aperture-too-small", "aperture-mixed", "root-storage", "routed-interface", "boot-console",
-                "in-use", "not-authorized",
+                "sriov-vfs-enabled", "in-use", "not-authorized",
         };
         Fixture *f = *state;
         Verdict v;
@@ -786,6 +803,119 @@ static void test_in_use(void **state) {
         verdict_done(&v);
 }
 
+/* ---- SR-IOV ---- */
+
+static void test_sriov_pf(void **state) {
+        Fixture *f = *state;
+        Verdict v;
+
+        /* VFs off (and so not in the topology; they sort last): the PF is a device like any other */
+        f->t.n_devices = N_DEVICES - 2;
+        evaluate(f, DEVICES(A_PF), &root, &v);
+        if (!v.allowed)
+                dump(&v);
+        assert_true(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, true, "has no SR-IOV VFs enabled");
+        verdict_done(&v);
+        f->t.n_devices = N_DEVICES;
+
+        /* two VFs on the host: the PF alone would destroy them */
+        f->devices[D_PF].sriov_numvfs = 2;
+        evaluate(f, DEVICES(A_PF), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, false,
+               "set sriov_numvfs to 0 first (echo 0 > /sys/bus/pci/devices/" A_PF "/sriov_numvfs), "
+               "or request its VFs " A_VF1 " " A_VF2 " too");
+        verdict_done(&v);
+
+        /* one VF is not enough */
+        evaluate(f, DEVICES(A_PF, A_VF1), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, false, "leaves out " A_VF2);
+        verdict_done(&v);
+
+        /* the PF with every VF: this check passes, and each VF passes its own checks */
+        evaluate(f, DEVICES(A_PF, A_VF1, A_VF2), &root, &v);
+        if (!v.allowed)
+                dump(&v);
+        assert_true(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, true, "takes all of them");
+        expect(&v, "in-use", A_VF1, true, NULL);
+        expect(&v, "routed-interface", A_VF2, true, NULL);
+        verdict_done(&v);
+
+        /* ... but a VF that fails its own checks still refuses the request */
+        f->devices[D_VF2].host_use = HOST_USE_ROUTED_IFACE;
+        f->devices[D_VF2].host_use_detail = (char *) "enp3s16f2 192.0.2.5/24";
+        evaluate(f, DEVICES(A_PF, A_VF1, A_VF2), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, true, NULL);
+        expect(&v, "routed-interface", A_VF2, false, "192.0.2.5/24");
+        verdict_done(&v);
+        f->devices[D_VF2].host_use = 0;
+
+        /* a VF on vfio-pci outside any lease may be in a VM: destroying it is not ours to do */
+        f->devices[D_VF1].driver = (char *) "vfio-pci";
+        f->devices[D_VF1].state = DEVICE_STATE_VFIO;
+        evaluate(f, DEVICES(A_PF, A_VF1, A_VF2), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, false, A_VF1 " is on vfio-pci");
+        verdict_done(&v);
+        f->devices[D_VF1].driver = (char *) "igbvf";
+        f->devices[D_VF1].state = DEVICE_STATE_HOST;
+
+        /* the snapshot knows fewer VFs than the PF has: fail closed, even with all known ones */
+        f->devices[D_PF].sriov_numvfs = 3;
+        evaluate(f, DEVICES(A_PF, A_VF1, A_VF2), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, false, "knows only 2 of them");
+        expect(&v, "sriov-vfs-enabled", A_PF, false, "set sriov_numvfs to 0 first");
+        verdict_done(&v);
+
+        /* sriov_numvfs read before the VFs appeared says 0: the VFs the snapshot has count */
+        f->devices[D_PF].sriov_numvfs = 0;
+        evaluate(f, DEVICES(A_PF), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "sriov-vfs-enabled", A_PF, false, "request its VFs " A_VF1 " " A_VF2 " too");
+        verdict_done(&v);
+
+        /* a VF is not a PF: it passes this check */
+        evaluate(f, DEVICES(A_VF1), &root, &v);
+        expect(&v, "sriov-vfs-enabled", A_VF1, true, NULL);
+        verdict_done(&v);
+}
+
+static void test_sriov_vf_pf_held(void **state) {
+        Fixture *f = *state;
+        Verdict v;
+
+        f->devices[D_PF].sriov_numvfs = 2;
+
+        /* PF free: a VF alone is fine */
+        evaluate(f, DEVICES(A_VF1), &root, &v);
+        if (!v.allowed)
+                dump(&v);
+        assert_true(v.allowed);
+        expect(&v, "in-use", A_VF1, true, NULL);
+        verdict_done(&v);
+
+        /* PF leased: its holder controls the VF too */
+        f->devices[D_PF].held_by = (char *) "lease 0123 of uid 1000";
+        evaluate(f, DEVICES(A_VF1), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "in-use", A_VF1, false, "its PF " A_PF " is held by lease 0123 of uid 1000");
+        verdict_done(&v);
+        f->devices[D_PF].held_by = NULL;
+
+        /* PF on vfio-pci without a lease: the same */
+        f->devices[D_PF].driver = (char *) "vfio-pci";
+        f->devices[D_PF].state = DEVICE_STATE_VFIO;
+        evaluate(f, DEVICES(A_VF2), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "in-use", A_VF2, false, "its PF " A_PF " is on vfio-pci");
+        verdict_done(&v);
+}
+
 /* Lists ask for failed checks only: same decision, no passed entries. */
 static void test_failed_only(void **state) {
         Fixture *f = *state;
@@ -951,6 +1081,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_safety_binds_root, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sriov_pf, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sriov_vf_pf_held, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,9 @@
 /* Ending a lease again (its fds still open, or a restore failed): backoff from the first to the last. */
 #define RETRY_FIRST_USEC (1ULL * 1000 * 1000)
 #define RETRY_MAX_USEC (30ULL * 1000 * 1000)
+/* A restore that keeps failing (the driver is gone, the device too) is not retried for ever on the
+ * timer; a Release or the next start tries again. Waiting for fds to close has no such limit. */
+#define RESTORE_TRIES_MAX 10
 #define STATE_MAX (4 * 1024 * 1024)
 #define LEASES_MAX 4096
 
@@ -234,7 +237,11 @@ static void end_finish(EndCtx *c, int r, const char *message) {
                 log_error("Failed to give back the devices of lease %s: %s", c->lease->id, strna(message));
                 journal_lease(VFIOD_MESSAGE_BIND_FAILED, c->lease, message ?: "restore failed; will retry");
                 c->lease->busy = false;
-                schedule_retry(m, c->lease);
+                if (++c->lease->restore_failures < RESTORE_TRIES_MAX)
+                        schedule_retry(m, c->lease);
+                else
+                        log_error("Lease %s: %u restores failed in a row; no more tries until a Release or the next start.",
+                                  c->lease->id, c->lease->restore_failures);
         } else {
                 journal_lease(VFIOD_MESSAGE_LEASE_END, c->lease, "ended");
                 manager_broadcast(m, "released", c->lease->devices[0], NULL, c->lease->n_groups > 0 ? c->lease->groups[0] : -1);

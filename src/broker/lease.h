@@ -52,6 +52,7 @@ typedef struct Lease {
         bool orphaned;                   /* to end, but its VFIO fds are still open elsewhere */
         sd_event_source *retry_source;   /* the next try at ending it (orphaned, or a restore failed) */
         uint64_t retry_usec;             /* the current backoff */
+        unsigned restore_failures;       /* restores that failed in a row */
 } Lease;
 
 const char *lease_kind_to_string(LeaseKind k);

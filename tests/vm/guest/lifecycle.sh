@@ -11,9 +11,9 @@ driver() { local l; if l=$(readlink "/sys/bus/pci/devices/$1/driver"); then base
 host_state() { for d in /sys/bus/pci/devices/*; do echo "$(basename "$d") $(driver "$(basename "$d")")"; done; }
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }
 # The daemon answers a cheap call at once, whatever else is going on.
-answers() { timeout 5 varlinkctl call "$BROKER" "$B.GetInfo" '{}' >/dev/null; }
+answers() { timeout 15 varlinkctl call "$BROKER" "$B.GetInfo" '{}' >/dev/null; }
 no_dstate() { ! ps -eo stat=,pid=,comm= | grep '^D'; }
-leases() { timeout 5 varlinkctl call "$BROKER" "$B.ListLeases" '{}'; }
+leases() { timeout 15 varlinkctl call "$BROKER" "$B.ListLeases" '{}'; }
 n_leases() { leases | jq '.leases | length'; }
 lease_for() { leases | jq -e ".leases[] | select(.devices[0]==\"$1\")"; }
 lease_in_state() { leases | jq -e ".leases[] | select(.id==\"$1\" and .state==\"$2\")"; }

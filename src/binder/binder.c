@@ -254,11 +254,31 @@ int binder_read_sriov_numvfs(const char *address, unsigned *ret) {
         return 0;
 }
 
+/* Test-only: $VFIOD_TEST_STALL_AT=POINT:SECONDS makes the worker sleep there, as a slow driver would. */
+static void binder_stall_point(const char *point) {
+        const char *want = secure_getenv("VFIOD_TEST_STALL_AT"), *colon;
+        char *end;
+        unsigned long seconds;
+
+        if (!want || !point || !(colon = strchr(want, ':')) || (size_t) (colon - want) != strlen(point) ||
+            strncmp(want, point, colon - want) != 0)
+                return;
+        errno = 0;
+        seconds = strtoul(colon + 1, &end, 10);
+        if (errno != 0 || end == colon + 1 || *end != '\0' || seconds > 600)
+                return;
+        log_notice("Stall point %s reached, sleeping %lu s.", point, seconds);
+        struct timespec ts = { .tv_sec = (time_t) seconds };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
 void binder_crash_point(const char *point) {
         _cleanup_free_ char *path = NULL, *comm = NULL;
         const char *want;
         pid_t ppid;
 
+        binder_stall_point(point);
         want = secure_getenv("VFIOD_TEST_CRASH_AT");
         if (!want || !point || strcmp(want, point) != 0)
                 return;

@@ -24,7 +24,8 @@ typedef struct BindDevice {
 
 /* Test-only fault injection: if $VFIOD_TEST_CRASH_AT names this point, the whole daemon (the
  * worker and its parent) is killed with SIGKILL right there. Points: "bind-after-override",
- * "bind-after-unbind", "bind-after-probe", "restore-after-unbind", "restore-after-bind". */
+ * "bind-after-unbind", "bind-after-probe", "restore-after-unbind", "restore-after-bind".
+ * $VFIOD_TEST_STALL_AT=POINT:SECONDS makes the worker sleep at that point instead (a slow driver). */
 void binder_crash_point(const char *point);
 
 /* Is the vfio-pci driver registered? (-ENOENT when not: the module is not loaded) */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,8 +27,14 @@
 #define ERROR_NO_SUCH_DEVICE "io.vfiod.Broker.NoSuchDevice"
 #define ERROR_SYSTEM "io.systemd.System"
 
-/* Per-step bound for the binder (unbind, probe, /dev/vfio/N); the worker as a whole gets more. */
+/* Per-device bound for the binder (unbind, probe, /dev/vfio/N); the worker's limit is per step. */
 #define BINDER_TIMEOUT_USEC (10ULL * 1000 * 1000)
+/* Ending a lease again (its fds still open, or a restore failed): backoff from the first to the last. */
+#define RETRY_FIRST_USEC (1ULL * 1000 * 1000)
+#define RETRY_MAX_USEC (30ULL * 1000 * 1000)
+/* A restore that keeps failing (the driver is gone, the device too) is not retried for ever on the
+ * timer; a Release or the next start tries again. Waiting for fds to close has no such limit. */
+#define RESTORE_TRIES_MAX 10
 #define STATE_MAX (4 * 1024 * 1024)
 #define LEASES_MAX 4096
 
@@ -94,6 +101,7 @@ static int lease_add(Manager *m, Lease *l) {
                 return -ENOMEM;
         m->leases = n;
         m->leases[m->n_leases++] = l;
+        l->manager = m;
         return 0;
 }
 
@@ -186,9 +194,37 @@ typedef struct EndCtx {
         Worker *worker;
 } EndCtx;
 
+static void schedule_retry(Manager *m, Lease *l);
+
+/* Tell whoever asked for the end how it went. lease: set when it cannot end yet (orphaned). */
+static void end_report(Manager *m, OperationDone done, void *userdata, int r, const char *message, const Lease *busy) {
+        Operation *op;
+
+        if (!done)
+                return;
+        op = calloc(1, sizeof(Operation));
+        if (!op)
+                return;
+        op->manager = m;
+        if (busy) {
+                op->error_id = ERROR_BUSY;
+                op->error_device = strdup(busy->devices[0]);
+                strcpy(op->busy_lease_id, busy->id);
+                op->busy_uid = busy->uid;
+                if (asprintf(&op->message, "lease %s cannot end yet: the VFIO fds of its devices are still open "
+                             "elsewhere (in a process its holder started or passed them to); it ends, and the "
+                             "devices are given back, as soon as they are closed", busy->id) < 0)
+                        op->message = NULL;
+        } else if (r < 0) {
+                op->error_id = r == -ETIMEDOUT ? ERROR_TIMEOUT : ERROR_BIND_FAILED;
+                op->message = strdup(message ?: strerror(-r));
+        }
+        done(m, op, userdata);
+        operation_free(op);
+}
+
 static void end_finish(EndCtx *c, int r, const char *message) {
         Manager *m = c->manager;
-        Operation *op;
 
         for (size_t i = 0; i < c->lease->n_moved; i++)
                 if (r >= 0)
@@ -196,10 +232,16 @@ static void end_finish(EndCtx *c, int r, const char *message) {
                                        c->lease->moved[i].original_driver[0] ? c->lease->moved[i].original_driver : NULL,
                                        c->lease->moved[i].original_driver[0] ? "given back to its driver" : "left without a driver, as it was");
         if (r < 0) {
-                /* Keep the lease in "restoring": the next start tries again. Nothing is forgotten. */
+                /* Keep the lease in "restoring" and try again later (the next start would too).
+                 * Nothing is forgotten. A worker given up on still counts until it is reaped. */
                 log_error("Failed to give back the devices of lease %s: %s", c->lease->id, strna(message));
-                journal_lease(VFIOD_MESSAGE_BIND_FAILED, c->lease, message ?: "restore failed; will retry at next start");
+                journal_lease(VFIOD_MESSAGE_BIND_FAILED, c->lease, message ?: "restore failed; will retry");
                 c->lease->busy = false;
+                if (++c->lease->restore_failures < RESTORE_TRIES_MAX)
+                        schedule_retry(m, c->lease);
+                else
+                        log_error("Lease %s: %u restores failed in a row; no more tries until a Release or the next start.",
+                                  c->lease->id, c->lease->restore_failures);
         } else {
                 journal_lease(VFIOD_MESSAGE_LEASE_END, c->lease, "ended");
                 manager_broadcast(m, "released", c->lease->devices[0], NULL, c->lease->n_groups > 0 ? c->lease->groups[0] : -1);
@@ -207,18 +249,7 @@ static void end_finish(EndCtx *c, int r, const char *message) {
                 (void) broker_save_state(m);
         }
 
-        if (c->done) {
-                op = calloc(1, sizeof(Operation));
-                if (op) {
-                        op->manager = m;
-                        if (r < 0) {
-                                op->error_id = r == -ETIMEDOUT ? ERROR_TIMEOUT : ERROR_BIND_FAILED;
-                                op->message = strdup(message ?: strerror(-r));
-                        }
-                        c->done(m, op, c->userdata);
-                        operation_free(op);
-                }
-        }
+        end_report(m, c->done, c->userdata, r, message, NULL);
         worker_free(c->worker);
         free(c);
 }
@@ -227,19 +258,101 @@ static void on_end_worker(Worker *w, int r, const char *message, void *userdata)
         end_finish(userdata, r, message);
 }
 
+static void on_end_progress(Worker *w, size_t done, size_t total, void *userdata) {
+        EndCtx *c = userdata;
+
+        log_info("Lease %s: %zu of %zu device(s) given back.", c->lease->id, done, total);
+}
+
+/* Is a group of the lease open elsewhere? VFIO lets a group be opened once, and a device fd holds
+ * its group's file, so open() fails with EBUSY while any fd a caller got is alive. Unbinding then
+ * would block in the kernel until the fd closes (vfio_unregister_group_dev()), unkillably. */
+static bool lease_groups_open(const Lease *l) {
+        for (size_t i = 0; i < l->n_groups; i++) {
+                char path[64];
+                int fd;
+
+                (void) snprintf(path, sizeof(path), "/dev/vfio/%d", l->groups[i]);
+                fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd >= 0) {
+                        close(fd);
+                        continue;
+                }
+                if (errno == EBUSY)
+                        return true;
+                /* ENOENT: not on vfio-pci (any more), so nothing holds it through VFIO. */
+                if (errno != ENOENT)
+                        log_debug_errno(errno, "Cannot tell whether %s is open elsewhere: %m", path);
+        }
+        return false;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_retry(Manager *m, Lease *l) {
+        int r;
+
+        if (l->retry_source)
+                return;
+        l->retry_usec = l->retry_usec == 0 ? RETRY_FIRST_USEC :
+                        l->retry_usec * 2 > RETRY_MAX_USEC ? RETRY_MAX_USEC : l->retry_usec * 2;
+        r = sd_event_add_time_relative(m->event, &l->retry_source, CLOCK_MONOTONIC, l->retry_usec, 0, on_retry, l);
+        if (r < 0)
+                log_error_errno(r, "Failed to schedule ending lease %s again; the next start does: %m", l->id);
+}
+
+/* End the lease, or try again later: a holder's exit, a failed bind or restore must never be lost. */
+static void end_lease_or_retry(Manager *m, Lease *l) {
+        int r = broker_end_lease(m, l, NULL, NULL);
+
+        if (r < 0) {
+                log_warning_errno(r, "Cannot end lease %s now, will try again: %m", l->id);
+                schedule_retry(m, l);
+        }
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Lease *l = userdata;
+
+        l->retry_source = sd_event_source_disable_unref(l->retry_source);
+        end_lease_or_retry(l->manager, l);
+        return 0;
+}
+
 int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
         EndCtx *c;
         int r;
 
         if (l->busy)
                 return -EBUSY;
+        /* Never two workers on one lease: one given up on may still be in the kernel. */
+        if (worker_set_has_tag(&m->workers, l->id))
+                return -EBUSY;
+
+        l->pidfd_source = sd_event_source_disable_unref(l->pidfd_source);
+        l->retry_source = sd_event_source_disable_unref(l->retry_source);
+        if (lease_groups_open(l)) {
+                /* Orphaned: whoever asked for the end is gone or let go, but the fds live on (a
+                 * backgrounded child, fds passed on). The lease keeps naming the devices; it ends
+                 * when the fds close. A restoreOnRelease: false lease waits too, or the device
+                 * would be held by a process no lease names. */
+                if (!l->orphaned)
+                        log_info("Lease %s: its VFIO fds are still open elsewhere; it ends when they are closed.", l->id);
+                l->orphaned = true;
+                schedule_retry(m, l);
+                end_report(m, done, userdata, 0, NULL, l);
+                return 0;
+        }
+        if (l->orphaned)
+                log_info("Lease %s: its VFIO fds are closed; ending it.", l->id);
+        l->orphaned = false;
+
         c = calloc(1, sizeof(EndCtx));
         if (!c)
                 return -ENOMEM;
         *c = (EndCtx) { .manager = m, .lease = l, .done = done, .userdata = userdata };
 
         l->busy = true;
-        l->pidfd_source = sd_event_source_disable_unref(l->pidfd_source);
         l->phase = LEASE_PHASE_RESTORING;
         r = broker_save_state(m);
         if (r < 0) {
@@ -259,8 +372,8 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
                 free(c);
                 return -ENOMEM;
         }
-        r = worker_start(m->event, WORKER_RESTORE, l->moved, groups, l->n_moved, BINDER_TIMEOUT_USEC,
-                         on_end_worker, c, &c->worker);
+        r = worker_start(&m->workers, l->id, WORKER_RESTORE, l->moved, groups, l->n_moved, BINDER_TIMEOUT_USEC,
+                         on_end_worker, on_end_progress, c, &c->worker);
         free(groups);
         if (r < 0) {
                 l->busy = false;
@@ -270,24 +383,33 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
         return 0;
 }
 
+/* A pidfd polls readable once its process has exited, zombie or not. */
+static bool pidfd_exited(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+        return pidfd < 0 || poll(&p, 1, 0) != 0;
+}
+
+static bool holder_gone(const Lease *l) {
+        return l->holder_gone || pidfd_exited(l->pidfd);
+}
+
 static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Lease *l = userdata;
-        Manager *m = l->manager;
-        int r;
 
-        l->pidfd_source = sd_event_source_disable_unref(l->pidfd_source);
+        /* Recorded, and the source switched off (the pidfd stays readable); while an operation is
+         * busy, it looks at the flag and the pidfd when it finishes. */
+        l->holder_gone = true;
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
         if (l->busy)
-                return 0;  /* the operation in flight sees the holder is gone and ends the lease */
+                return 0;
         log_info("Holder %d of lease %s is gone; ending the lease.", (int) l->pid, l->id);
-        r = broker_end_lease(m, l, NULL, NULL);
-        if (r < 0)
-                log_error_errno(r, "Failed to end lease %s; it stays journalled: %m", l->id);
+        end_lease_or_retry(l->manager, l);
         return 0;
 }
 
 static int watch_holder(Manager *m, Lease *l, int pidfd) {
         l->pidfd = pidfd;
-        l->manager = m;
         /* A pidfd polls readable when the process exits. */
         return sd_event_add_io(m->event, &l->pidfd_source, pidfd, EPOLLIN, on_holder_exit, l);
 }
@@ -300,6 +422,9 @@ static void on_part_done(Manager *m, Operation *part, void *userdata) {
         if (part->error_id && !op->error_id) {
                 op->error_id = part->error_id;
                 op->message = strdup(strna(part->message));
+                op->error_device = part->error_device ? strdup(part->error_device) : NULL;
+                strcpy(op->busy_lease_id, part->busy_lease_id);
+                op->busy_uid = part->busy_uid;
         }
         if (--op->pending == 0)
                 complete(op);
@@ -383,11 +508,6 @@ int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDo
 }
 
 /* ---- Bind and Acquire ---- */
-
-static bool holder_alive(const Lease *l) {
-        uint64_t st;
-        return l->pid > 0 && pid_get_starttime(l->pid, &st) >= 0 && st == l->pid_starttime;
-}
 
 static int open_containers(Operation *op, char **ret_error) {
         Manager *m = op->manager;
@@ -497,8 +617,7 @@ static void undo_and_fail(Operation *op, const char *error_id, const char *messa
                 }
         op->lease = NULL;
         l->busy = false;
-        if (broker_end_lease(m, l, NULL, NULL) < 0)
-                log_error("Failed to start giving back the devices of lease %s; the journal keeps it.", l->id);
+        end_lease_or_retry(m, l);
         fail(op, error_id, NULL, "%s", message);
 }
 
@@ -546,9 +665,11 @@ static void bound(Operation *op) {
         manager_broadcast(m, "leased", l->devices[0], NULL, l->groups[0]);
         complete(op);   /* frees op */
 
-        /* The holder may have gone while we were binding. */
-        if (l->kind == LEASE_ACQUIRE && !holder_alive(l))
-                (void) broker_end_lease(m, l, NULL, NULL);
+        /* The holder may have gone while we were binding: its pidfd says so, a zombie included. */
+        if (l->kind == LEASE_ACQUIRE && holder_gone(l)) {
+                log_info("Holder %d of lease %s exited while it was being set up; ending the lease.", (int) l->pid, l->id);
+                end_lease_or_retry(m, l);
+        }
 }
 
 static void on_bind_worker(Worker *w, int r, const char *message, void *userdata) {
@@ -560,7 +681,7 @@ static void on_bind_worker(Worker *w, int r, const char *message, void *userdata
                 /* The binder rolled back; a timeout leaves the state unknown, so restore anyway. */
                 op->lease = NULL;
                 l->busy = false;
-                (void) broker_end_lease(op->manager, l, NULL, NULL);
+                end_lease_or_retry(op->manager, l);
                 return fail(op, r == -ETIMEDOUT ? ERROR_TIMEOUT : r == -EOPNOTSUPP ? ERROR_NOT_SUPPORTED : ERROR_BIND_FAILED,
                             NULL, "%s", message ?: strerror(-r));
         }
@@ -596,6 +717,12 @@ static int read_numvfs(const Operation *op, const PciDevice *pf, unsigned *ret) 
                         requested++;
         }
         return *ret > requested ? -ESTALE : 0;
+}
+
+static void on_bind_progress(Worker *w, size_t done, size_t total, void *userdata) {
+        Operation *op = userdata;
+
+        log_info("Lease %s: %zu of %zu IOMMU group(s) on vfio-pci.", op->lease->id, done, total);
 }
 
 static int restore_on_release_for(const Manager *m, const Verdict *v) {
@@ -638,6 +765,7 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 .min_aperture_bits = min_aperture_bits,
                 .iova_ranges = op->iova,
                 .n_iova_ranges = n_iova,
+                .persistent = kind == LEASE_BIND,
         };
 
         /* Decide on the groups as sysfs has them now, not as the last uevent left them. */
@@ -700,9 +828,21 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
 
         /* The lease: the requested devices, their groups, and every endpoint of those groups not
          * yet on vfio-pci, with the driver it is on now — read fresh from sysfs. */
+        /* An Acquire lease lives as long as the caller's process, known by its pidfd; a pid number
+         * could be reused, so without a pidfd there is no lease (the front-end says why). */
+        if (kind == LEASE_ACQUIRE && pidfd_owned < 0) {
+                fail(op, ERROR_NOT_SUPPORTED, NULL, "vfiod cannot tell which process is calling (no pidfd for the connection)");
+                return 0;
+        }
+
         r = lease_new(kind, uid, kind == LEASE_ACQUIRE ? pid : 0, &l);
         if (r < 0)
                 goto fail_errno;
+        /* The start time only serves to re-adopt the lease after a restart (see adopt_holder()). It
+         * is read while the pidfd pins the process: if the process has not exited after the read,
+         * the pid was still its own. */
+        if (kind == LEASE_ACQUIRE && (pid_get_starttime(pid, &l->pid_starttime) < 0 || pidfd_exited(pidfd_owned)))
+                l->pid_starttime = 0;
         l->restore_on_release = kind == LEASE_BIND || restore_on_release_for(m, &op->verdict);
         l->groups = calloc(op->n_request_devices, sizeof(int));
         if (!l->groups) {
@@ -787,8 +927,8 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 return 0;
         }
 
-        r = worker_start(m->event, WORKER_BIND, op->lease->moved, moved_groups, op->lease->n_moved,
-                         BINDER_TIMEOUT_USEC, on_bind_worker, op, &op->worker);
+        r = worker_start(&m->workers, op->lease->id, WORKER_BIND, op->lease->moved, moved_groups, op->lease->n_moved,
+                         BINDER_TIMEOUT_USEC, on_bind_worker, on_bind_progress, op, &op->worker);
         if (r < 0) {
                 Lease *x = op->lease;
                 op->lease = NULL;
@@ -804,6 +944,25 @@ fail_errno:
 }
 
 /* ---- start: reconcile with the journal ---- */
+
+/* After a restart no connection is left to give a pidfd, so this is the one place a pid number is
+ * used: open a pidfd for it first, then compare the start time recorded when the lease began
+ * (read while the holder's own pidfd pinned it) with what /proc says now, then make sure the new
+ * pidfd's process had not exited by then. A reused pid fails the comparison; a holder that died
+ * in between, or is a zombie, is seen by the pidfd. */
+static int adopt_holder(const Lease *l) {
+        _cleanup_close_ int pidfd = -EBADF;
+        uint64_t st;
+
+        if (l->pid <= 0 || l->pid_starttime == 0)
+                return -ESRCH;
+        pidfd = (int) syscall(SYS_pidfd_open, l->pid, 0);
+        if (pidfd < 0)
+                return negative_errno();
+        if (pid_get_starttime(l->pid, &st) < 0 || st != l->pid_starttime || pidfd_exited(pidfd))
+                return -ESRCH;
+        return TAKE_FD(pidfd);
+}
 
 int broker_start(Manager *m) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
@@ -845,11 +1004,15 @@ int broker_start(Manager *m) {
                         log_info("Lease %s (bind) re-adopted.", l->id);
                         continue;
                 }
-                if (l->phase == LEASE_PHASE_ACTIVE && holder_alive(l)) {
-                        int pidfd = (int) syscall(SYS_pidfd_open, l->pid, 0);
-                        if (pidfd >= 0 && watch_holder(m, l, pidfd) >= 0) {
-                                log_info("Lease %s re-adopted: holder %d is alive.", l->id, (int) l->pid);
-                                continue;
+                if (l->phase == LEASE_PHASE_ACTIVE && l->kind == LEASE_ACQUIRE) {
+                        int pidfd = adopt_holder(l);
+                        if (pidfd >= 0) {
+                                if (watch_holder(m, l, pidfd) >= 0) {
+                                        log_info("Lease %s re-adopted: holder %d is alive.", l->id, (int) l->pid);
+                                        continue;
+                                }
+                                l->pidfd = -EBADF;
+                                close(pidfd);
                         }
                 }
                 log_info("Lease %s was %s when vfiod stopped; giving its devices back.", l->id, lease_phase_to_string(l->phase));

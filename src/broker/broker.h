@@ -33,6 +33,8 @@ struct Operation {
         char *message;
         char *error_device;
         const Lease *busy_lease;
+        char busy_lease_id[LEASE_ID_STRLEN + 1];  /* Release/Unbind: a lease that cannot end yet (orphaned) */
+        uid_t busy_uid;
         Verdict verdict;                /* the checks, for Denied */
 
         /* Acquire's result: fds are owned here until a front-end takes them (sets them to -1). */
@@ -53,7 +55,10 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                    const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,
                    OperationDone done, void *userdata);
 
-/* End a lease: give the devices back where the policy says so, then forget it. done may be NULL. */
+/* End a lease: give the devices back where the policy says so, then forget it. done may be NULL.
+ * While a group of the lease is still open elsewhere nothing is touched: the lease stays, orphaned,
+ * ends by itself once the fds are closed, and done hears io.vfiod.Broker.Busy. -EBUSY while a
+ * worker acts on the lease (or one given up on is still alive). */
 int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata);
 
 /* Release: end lease id for uid (its holder, or root). -ENOENT: no such lease, or not the caller's

@@ -32,6 +32,10 @@ const char *lease_phase_to_string(LeasePhase p) {
         return p >= 0 && p < _LEASE_PHASE_MAX ? phase_table[p] : NULL;
 }
 
+const char *lease_state_to_string(const Lease *l) {
+        return l->orphaned ? "orphaned" : lease_phase_to_string(l->phase);
+}
+
 /* sd-json 257 has no public array iterator. */
 #define VARIANT_ARRAY_FOREACH(e, a) \
         for (size_t _i = 0; _i < sd_json_variant_elements(a) && ((e) = sd_json_variant_by_index((a), _i)); _i++)
@@ -47,6 +51,7 @@ Lease *lease_free(Lease *l) {
         if (!l)
                 return NULL;
         sd_event_source_disable_unref(l->pidfd_source);
+        sd_event_source_disable_unref(l->retry_source);
         if (l->pidfd >= 0)
                 close(l->pidfd);
         strv_free_n(l->devices, l->n_devices);
@@ -77,8 +82,6 @@ int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret) {
         l->restore_on_release = true;
         clock_gettime(CLOCK_REALTIME, &ts);
         l->since_usec = (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-        if (pid > 0)
-                (void) pid_get_starttime(pid, &l->pid_starttime);
         *ret = l;
         return 0;
 }

@@ -45,13 +45,20 @@ typedef struct Lease {
 
         /* Runtime only, not journalled. */
         struct Manager *manager;
-        int pidfd;
+        int pidfd;                       /* the holder; its liveness is judged by this alone */
         sd_event_source *pidfd_source;
+        bool holder_gone;                /* the pidfd said the holder exited */
         bool busy;                       /* a worker is acting on it */
+        bool orphaned;                   /* to end, but its VFIO fds are still open elsewhere */
+        sd_event_source *retry_source;   /* the next try at ending it (orphaned, or a restore failed) */
+        uint64_t retry_usec;             /* the current backoff */
+        unsigned restore_failures;       /* restores that failed in a row */
 } Lease;
 
 const char *lease_kind_to_string(LeaseKind k);
 const char *lease_phase_to_string(LeasePhase p);
+/* What ListLeases shows: the phase, or "orphaned" (holder gone or released, fds still open). */
+const char *lease_state_to_string(const Lease *l);
 
 Lease *lease_free(Lease *l);
 int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret);
@@ -62,7 +69,8 @@ bool lease_has_group(const Lease *l, int group);
 int lease_to_json(const Lease *l, sd_json_variant **ret);
 int lease_from_json(sd_json_variant *v, Lease **ret);
 
-/* /proc/PID/stat start time; -ESRCH if the process is gone. */
+/* /proc/PID/stat start time; -ESRCH if the process is gone. Only good together with a pidfd that
+ * pins the process (see broker.c): a pid number alone may have been reused. */
 int pid_get_starttime(pid_t pid, uint64_t *ret);
 
 static inline void lease_freep(Lease **l) {

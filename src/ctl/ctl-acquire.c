@@ -2,8 +2,9 @@
 /* vfiodctl acquire: take devices with ready VFIO fds, and either hold them until interrupted or hand
  * them to a command in the sd_listen_fds_with_names() convention.
  *
- * The lease is tied to this process (vfiod watches the caller's pid), so vfiodctl stays while the
- * command runs and releases the lease only once the command is gone. */
+ * The lease is tied to this process (vfiod watches the caller's pidfd), so vfiodctl stays while the
+ * command runs, and while anything the command left behind runs (a backgrounded child keeps the
+ * fds), and releases the lease only once all of them are gone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -412,12 +414,44 @@ fail_env:
         _exit(126);
 }
 
+/* Our children but except (the helper of an exec: address, which lives as long as the connection):
+ * CMD, and whatever CMD left behind, re-parented to us as its subreaper. Signals them with sig if
+ * sig > 0. Returns how many there are (at least 1 if the list was cut short), or -errno. */
+static int other_children(pid_t except, int sig) {
+        char path[64], buf[4096];
+        ssize_t n;
+        int fd, count = 0;
+
+        (void) snprintf(path, sizeof path, "/proc/self/task/%d/children", (int) getpid());
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof buf - 1);
+        (void) close(fd);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        for (char *p = buf, *end; *p; p = end) {
+                long v = strtol(p, &end, 10);
+
+                if (end == p)
+                        break;
+                if (v <= 0 || v > INT_MAX || (pid_t) v == except)
+                        continue;
+                count++;
+                if (sig > 0)
+                        (void) kill((pid_t) v, sig);
+        }
+        return count == 0 && (size_t) n == sizeof buf - 1 ? 1 : count;
+}
+
 static int run_command(sd_varlink *link, Acquired *a) {
         _cleanup_free_ char *names = NULL;
         sigset_t mask, saved_mask;
         siginfo_t si = {};
         const char *what;
-        pid_t pid;
+        pid_t pid, helper = 0;
+        bool cmd_done = false;
         int status, error;
 
         names = join_names(a);
@@ -452,6 +486,15 @@ static int run_command(sd_varlink *link, Acquired *a) {
                 goto fail;
         }
 
+        /* What CMD leaves behind (a backgrounded child, a daemon) is re-parented to us rather than to
+         * init: it may hold the fds as well, and the lease must last as long as any of it runs. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+                error = errno;
+                what = "Failed to become the subreaper of the command";
+                goto fail;
+        }
+        (void) sd_varlink_get_peer_pid(link, &helper);
+
         /* Nothing buffered may be written twice. */
         (void) fflush(stdout);
         (void) fflush(stderr);
@@ -484,11 +527,24 @@ static int run_command(sd_varlink *link, Acquired *a) {
                 }
 
                 if (sig == SIGCHLD) {
-                        /* SIGCHLD may also come from an exec: address's helper: ask for CMD only. */
-                        si = (siginfo_t) {};
-                        if (waitid(P_PID, pid, &si, WEXITED | WNOHANG) < 0)
-                                return ctl_log_errno(errno, "Failed to wait for the command: %m");
-                        if (si.si_pid == pid)
+                        int left;
+
+                        /* Reap CMD and whatever it left to us; several may have exited per signal. */
+                        for (;;) {
+                                siginfo_t ci = {};
+
+                                if (waitid(P_ALL, 0, &ci, WEXITED | WNOHANG) < 0 || ci.si_pid == 0)
+                                        break;
+                                if (ci.si_pid == pid) {
+                                        si = ci;
+                                        cmd_done = true;
+                                }
+                        }
+                        if (!cmd_done)
+                                continue;
+                        /* Done when no process of CMD's is left (an exec: address's helper is not one). */
+                        left = other_children(helper, 0);
+                        if (left <= 0)
                                 break;
                         continue;
                 }
@@ -497,7 +553,10 @@ static int run_command(sd_varlink *link, Acquired *a) {
                  * passing it on would deliver it twice. Anything sent with kill() is ours to forward. */
                 if (info.si_code == SI_KERNEL)
                         continue;
-                (void) kill(pid, sig);
+                if (!cmd_done)
+                        (void) kill(pid, sig);
+                else
+                        (void) other_children(helper, sig);
         }
 
         status = child_status(&si);

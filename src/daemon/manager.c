@@ -18,6 +18,9 @@
 #include "varlink.h"
 
 #define POLICY_DIRS_MAX 8
+/* On SIGTERM, running workers get this long to finish, then SIGKILL and this long to be reaped. */
+#define STOP_WAIT_USEC (10ULL * 1000 * 1000)
+#define STOP_REAP_USEC (3ULL * 1000 * 1000)
 
 static uint64_t now_usec(clockid_t c) {
         struct timespec ts;
@@ -37,6 +40,7 @@ int manager_new(Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        m->workers.event = m->event;
 
         m->udev = udev_new();
         if (!m->udev)
@@ -54,7 +58,9 @@ Manager *manager_free(Manager *m) {
         sd_varlink_server_unref(m->varlink_server);
         sd_event_source_unref(m->udev_event_source);
         udev_monitor_unref(m->udev_monitor);
+        sd_event_source_unref(m->stop_timer);
         broker_done(m);
+        worker_set_done(&m->workers);
         topology_done(&m->topology);
         policy_done(&m->policy);
         free(m->policy_last_error);
@@ -258,13 +264,61 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+static void on_workers_empty(void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping)
+                (void) sd_event_exit(m->event, 0);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stop_killed) {
+                /* Stuck in the kernel: nothing more we can do; the journal tells the next start. */
+                log_warning("%zu worker(s) did not die; exiting without them.", m->workers.n);
+                return sd_event_exit(m->event, 0);
+        }
+        log_warning("%zu worker(s) still running; killing them. The next start finishes or undoes their work.",
+                    m->workers.n);
+        m->stop_killed = true;
+        worker_set_kill_all(&m->workers);
+        return sd_event_source_set_time_relative(s, STOP_REAP_USEC) < 0 ? sd_event_exit(m->event, 0) : 0;
+}
+
+/* SIGTERM, SIGINT: a worker half way through a group is best left to finish; wait for it, bounded. */
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        m->workers.stopping = true;
+        if (m->workers.n == 0)
+                return sd_event_exit(m->event, 0);
+
+        log_info("Stopping: waiting up to %llu s for %zu worker(s).",
+                 (unsigned long long) (STOP_WAIT_USEC / 1000000), m->workers.n);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Waiting for workers to finish...");
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, STOP_WAIT_USEC, 0,
+                                       on_stop_timeout, m);
+        if (r < 0) {
+                worker_set_kill_all(&m->workers);
+                return sd_event_exit(m->event, 0);
+        }
+        return 0;
+}
+
 int manager_start(Manager *m) {
         int r;
 
-        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        m->workers.on_empty = on_workers_empty;
+        m->workers.userdata = m;
+        r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, on_exit_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install SIGTERM handler: %m");
-        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, on_exit_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install SIGINT handler: %m");
         r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);

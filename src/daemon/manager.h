@@ -6,6 +6,7 @@
 
 #include "policy.h"
 #include "topology.h"
+#include "worker.h"
 
 struct udev;
 struct udev_monitor;
@@ -32,6 +33,11 @@ typedef struct Manager {
 
         struct Lease **leases;        /* every lease, journalled in VFIOD_STATE_FILE */
         size_t n_leases;
+
+        WorkerSet workers;            /* every worker not yet reaped */
+        bool stopping;                /* SIGTERM: waiting (bounded) for the workers */
+        sd_event_source *stop_timer;
+        bool stop_killed;             /* the workers were sent SIGKILL */
 } Manager;
 
 int manager_new(Manager **ret);

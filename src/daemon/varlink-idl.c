@@ -226,6 +226,9 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(id, SD_VARLINK_STRING, 0),
                 SD_VARLINK_FIELD_COMMENT("acquire (ends with its holder process) or bind (ends with Unbind)"),
                 SD_VARLINK_DEFINE_FIELD(kind, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("binding, active, orphaned (holder gone or released, its fds still open elsewhere: "
+                                         "ends when they close) or restoring"),
+                SD_VARLINK_DEFINE_FIELD(state, SD_VARLINK_STRING, 0),
                 SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, 0),
                 SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
@@ -335,7 +338,9 @@ static SD_VARLINK_DEFINE_ERROR(
                 SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0),
                 SD_VARLINK_DEFINE_FIELD(leaseId, SD_VARLINK_STRING, 0),
                 SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, 0),
-                SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE));
+                SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("Why, when a Release or Unbind cannot end the lease yet"),
+                SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, SD_VARLINK_NULLABLE));
 
 static SD_VARLINK_DEFINE_ERROR(
                 BindFailed,

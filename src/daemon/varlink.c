@@ -271,13 +271,16 @@ static int parse_hex_param(sd_json_variant *v, uint64_t *ret) {
         return errno == 0 && *end == '\0' ? 0 : -EINVAL;
 }
 
-static int caller_pidfd(sd_varlink *link, pid_t pid) {
+/* The kernel's pidfd for the process that connected (SO_PEERPIDFD), never one opened for a pid
+ * number: that pid may belong to another process by now. */
+static int caller_pidfd(sd_varlink *link) {
         int fd = sd_varlink_get_peer_pidfd(link);
 
+        if (fd < 0)
+                return fd;
         /* The connection keeps its pidfd; we need our own for the lease's lifetime. */
-        if (fd >= 0)
-                return fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        return pid > 0 ? (int) syscall(SYS_pidfd_open, pid, 0) : -ESRCH;
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? negative_errno() : fd;
 }
 
 static int reply_checks(sd_varlink *link, const Operation *op) {
@@ -496,7 +499,17 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                 r = sd_varlink_set_allow_fd_passing_output(link, true);
                 if (r < 0)
                         return sd_varlink_error_errno(link, r);
-                pidfd = caller_pidfd(link, c.pid);
+                pidfd = caller_pidfd(link);
+                if (pidfd < 0) {
+                        log_warning_errno(pidfd, "Refusing Acquire from pid %d: no pidfd for the connection: %m", (int) c.pid);
+                        return sd_varlink_errorbo(link, "io.vfiod.Broker.NotSupported",
+                                                  SD_JSON_BUILD_PAIR_STRING("message",
+                                                          "vfiod cannot pin the calling process: the kernel gave no pidfd for "
+                                                          "this connection (SO_PEERPIDFD needs Linux 6.5 or later, and the "
+                                                          "process that connected must still be running). A lease lives as "
+                                                          "long as that process; call Acquire from the process that holds "
+                                                          "the connection, on Linux 6.5 or later"));
+                }
         }
 
         return broker_request(m, kind, &c.caller, c.uid, c.pid, pidfd, devices, (unsigned) p.min_aperture_bits,
@@ -514,7 +527,14 @@ static int vl_method_acquire(sd_varlink *link, sd_json_variant *parameters, sd_v
 static void on_end_done(Manager *m, Operation *op, void *userdata) {
         sd_varlink *link = userdata;
 
-        if (op->error_id)
+        if (streq_ptr(op->error_id, "io.vfiod.Broker.Busy"))
+                /* The lease cannot end yet (orphaned): which one, and why. */
+                (void) sd_varlink_errorbo(link, op->error_id,
+                                          SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)),
+                                          SD_JSON_BUILD_PAIR_STRING("leaseId", op->busy_lease_id),
+                                          SD_JSON_BUILD_PAIR_UNSIGNED("uid", op->busy_uid),
+                                          SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
+        else if (op->error_id)
                 (void) sd_varlink_errorbo(link, op->error_id, SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
         else
                 (void) sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_STRV("devices", op->request_devices));
@@ -629,6 +649,7 @@ static int vl_method_list_leases(sd_varlink *link, sd_json_variant *parameters, 
                                         &a,
                                         SD_JSON_BUILD_PAIR_STRING("id", l->id),
                                         SD_JSON_BUILD_PAIR_STRING("kind", lease_kind_to_string(l->kind)),
+                                        SD_JSON_BUILD_PAIR_STRING("state", lease_state_to_string(l)),
                                         SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
                                         SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)),
                                         SD_JSON_BUILD_PAIR_STRV("devices", l->devices),

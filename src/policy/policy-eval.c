@@ -884,7 +884,16 @@ static int check_authorization(Eval *e) {
                         r = emit(e, "not-authorized", true, d->address,
                                  "rule \"%s\" in %s allows %s, and root may use what a rule allows",
                                  rule->name, strna(rule->file), d->address);
-                } else if ((granted = rule_grants(rule, c, &as_user))) {
+                } else if ((granted = rule_grants(rule, c, &as_user)) && e->request->persistent && !rule->allow_bind) {
+                        /* Bind leaves the device bound with no process attached, past logouts and
+                         * restarts: a right of its own, which Acquire does not imply. */
+                        decided(e, rule, true);
+                        r = emit(e, "bind-not-authorized", false, d->address,
+                                 "rule \"%s\" in %s lets %s %s acquire %s but not bind it (a Bind keeps it with no "
+                                 "process attached); use Acquire, or ask the administrator to set \"bind\": true "
+                                 "in the rule's \"allow\"", rule->name, strna(rule->file), as_user ? "user" : "group",
+                                 granted, d->address);
+                } else if (granted) {
                         decided(e, rule, false);
                         r = emit(e, "not-authorized", true, d->address, "rule \"%s\" in %s allows %s %s to use %s",
                                  rule->name, strna(rule->file), as_user ? "user" : "group", granted, d->address);

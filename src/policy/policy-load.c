@@ -537,6 +537,7 @@ static int parse_groups(ParseCtx *c, json_object *v, void *dest) {
 static const Field allow_fields[] = {
         { "users",  parse_users,  offsetof(PolicyRule, users) },
         { "groups", parse_groups, offsetof(PolicyRule, groups) },
+        { "bind",   parse_bool,   offsetof(PolicyRule, allow_bind) },
 };
 
 static int parse_allow(ParseCtx *c, json_object *v, void *dest) {

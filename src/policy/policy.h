@@ -28,6 +28,8 @@ typedef struct PolicyRule {
         PolicyMatch match;
         bool deny;
         char **users, **groups;      /* allow.users / allow.groups, NULL-terminated, may be NULL */
+        bool allow_bind;             /* allow.bind: those users may also Bind (a lease with no process
+                                      * that outlives them and restarts); default false */
         bool restore_on_release;     /* default true */
         bool bind_at_boot;           /* default false */
 } PolicyRule;
@@ -88,6 +90,7 @@ typedef struct Request {
         const IovaRange *iova_ranges;
         size_t n_iova_ranges;
         bool failed_only;                    /* record only failed checks (lists: no sentences for what passed) */
+        bool persistent;                     /* a Bind: the devices stay bound with no process attached */
 } Request;
 
 typedef struct Check {

@@ -232,6 +232,12 @@ static void evaluate(Fixture *f, const char *const *devices, const Caller *c, Ve
         evaluate_full(f, devices, 0, NULL, 0, c, v);
 }
 
+static void evaluate_bind(Fixture *f, const char *const *devices, const Caller *c, Verdict *v) {
+        const Request r = { .devices = devices, .persistent = true };
+
+        assert_int_equal(policy_evaluate(&f->p, &f->t, &r, c, v), 0);
+}
+
 #define DEVICES(...) ((const char *const[]) { __VA_ARGS__, NULL })
 
 static const Check *find(const Verdict *v, const char *code, const char *subject) {
@@ -997,6 +1003,37 @@ static void test_authorization(void **state) {
         verdict_done(&v);
 }
 
+/* Bind (a lease with no process) is a right of its own: allow.bind, or root. */
+static void test_bind_right(void **state) {
+        Fixture *f = *state;
+        Verdict v;
+
+        policy_text(f, rules_json);
+        evaluate_bind(f, DEVICES(A_E1000E), &alice, &v);
+        assert_false(v.allowed);
+        assert_string_equal(v.rule, "nics");
+        expect(&v, "bind-not-authorized", A_E1000E, false, "lets group vfio acquire " A_E1000E " but not bind it");
+        expect(&v, "bind-not-authorized", A_E1000E, false, "\"bind\": true");
+        verdict_done(&v);
+
+        evaluate_bind(f, DEVICES(A_E1000E), &root, &v);
+        assert_true(v.allowed);
+        verdict_done(&v);
+
+        policy_text(f, "{\"rules\": [{\"name\": \"nics\", \"match\": {\"class\": \"02*\"}, "
+                       "\"allow\": {\"groups\": [\"vfio\"], \"bind\": true}}]}");
+        evaluate_bind(f, DEVICES(A_E1000E), &alice, &v);
+        assert_true(v.allowed);
+        assert_null(find(&v, "bind-not-authorized", A_E1000E));
+        verdict_done(&v);
+
+        /* allow.bind grants nothing to whom the rule does not name */
+        evaluate_bind(f, DEVICES(A_E1000E), &bob, &v);
+        assert_false(v.allowed);
+        expect(&v, "not-authorized", A_E1000E, false, "lists neither user bob");
+        verdict_done(&v);
+}
+
 static void test_denied_by_rule(void **state) {
         Fixture *f = *state;
         Verdict v;
@@ -1078,6 +1115,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_host_use, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_denied_by_rule, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bind_right, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_safety_binds_root, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_only, setup, teardown),

@@ -183,7 +183,7 @@ static void test_full_file(void **state) {
                 "  \"protect\":  { \"rootStorage\": false, \"routedInterfaces\": false, \"bootConsole\": false },\n"
                 "  \"rules\": [\n"
                 "    { \"name\": \"dpdk-nics\", \"match\": { \"vendor\": \"8086\", \"class\": \"0200*\", \"address\": \"0000:3B:*\" },\n"
-                "      \"allow\": { \"users\": [\"dpdk\", \"alice\"], \"groups\": [\"vfio\"] }, \"restoreOnRelease\": false, \"bindAtBoot\": true },\n"
+                "      \"allow\": { \"users\": [\"dpdk\", \"alice\"], \"groups\": [\"vfio\"], \"bind\": true }, \"restoreOnRelease\": false, \"bindAtBoot\": true },\n"
                 "    { \"name\": \"never-gpus\", \"match\": { \"class\": \"03*\" }, \"deny\": true },\n"
                 "    { \"name\": \"Lab_1.x\", \"match\": { \"device\": \"10D[0-9A-F]\" }, \"allow\": { \"groups\": [\"lab\"] }, \"deny\": false }\n"
                 "  ]\n"
@@ -221,6 +221,7 @@ static void test_full_file(void **state) {
         assert_null(p.rules[0].groups[1]);
         assert_false(p.rules[0].restore_on_release);
         assert_true(p.rules[0].bind_at_boot);
+        assert_true(p.rules[0].allow_bind);
 
         assert_string_equal(p.rules[1].name, "never-gpus");
         assert_true(p.rules[1].deny);
@@ -228,6 +229,7 @@ static void test_full_file(void **state) {
         assert_null(p.rules[1].groups);
         assert_true(p.rules[1].restore_on_release);    /* default */
         assert_false(p.rules[1].bind_at_boot);         /* default */
+        assert_false(p.rules[2].allow_bind);           /* default: Acquire does not imply Bind */
 
         assert_string_equal(p.rules[2].name, "Lab_1.x");
         assert_string_equal(p.rules[2].match.device, "10d[0-9a-f]");
@@ -305,6 +307,10 @@ static void test_wrong_types(void **state) {
                   "element 1 of \"users\" is an integer; expected a user name" },
                 { "{\"rules\": [{\"name\": \"a\", \"allow\": {\"groups\": [null]}}]}", "null", 1, -EINVAL,
                   "element 0 of \"groups\" is null; expected a group name" },
+                { "{\"rules\": [{\"name\": \"a\", \"allow\": {\"users\": [\"dpdk\"], \"bind\": \"yes\"}}]}", "\"yes\"", 1, -EINVAL,
+                  "\"bind\" is a string; expected true or false" },
+                { "{\"rules\": [{\"name\": \"a\", \"allow\": {\"bind\": true}}]}", "{\"bind\"", 1, -EINVAL,
+                  "\"allow\" names no user and no group" },
                 { "{\"rules\": [{\"name\": \"a\", \"deny\": \"yes\"}]}", "\"yes\"", 1, -EINVAL, "\"deny\" is a string; expected true or false" },
                 { "{\"rules\": [{\"name\": \"a\", \"deny\": true, \"restoreOnRelease\": \"no\"}]}", "\"no\"", 1, -EINVAL,
                   "\"restoreOnRelease\" is a string; expected true or false" },

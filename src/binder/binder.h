@@ -16,6 +16,11 @@ typedef struct BindDevice {
         char address[17];                       /* canonical PCI address */
         char original_driver[BINDER_DRIVER_MAX]; /* "" when it had none */
         char original_override[BINDER_DRIVER_MAX]; /* "" when unset */
+        /* What was at the address when it was moved (vendor 0: not recorded, older journals):
+         * addresses and group ids are reused after a hot-unplug, and a restore must not take
+         * whatever device came next. */
+        uint16_t vendor, device;
+        int group;
 } BindDevice;
 
 /* Test-only fault injection: if $VFIOD_TEST_CRASH_AT names this point, the whole daemon (the

@@ -170,6 +170,7 @@ int broker_mark_holders(Manager *m) {
                                         continue;
                                 if (asprintf(&d->held_by, "lease %s of uid %u", l->id, (unsigned) l->uid) < 0)
                                         return -ENOMEM;
+                                d->held_by_uid = l->uid;
                         }
                 }
         }

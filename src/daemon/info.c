@@ -86,7 +86,7 @@ static int unit_json(const Topology *t, const IommuUnit *u, sd_json_variant **re
                         SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
 }
 
-int info_build(Manager *m, sd_json_variant **ret) {
+int info_build(Manager *m, bool full, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL;
         KernelCaps k;
         int r;
@@ -114,7 +114,7 @@ int info_build(Manager *m, sd_json_variant **ret) {
         r = query_switches(&m->topology.switches, &sw);
         if (r < 0)
                 return r;
-        r = query_policy(&m->policy, m->policy_last_error, &pol);
+        r = query_policy(&m->policy, m->policy_last_error, full, &pol);
         if (r < 0)
                 return r;
 

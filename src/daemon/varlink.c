@@ -47,6 +47,7 @@ static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
                               sd_varlink_method_flags_t flags, void *userdata) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         Manager *m = userdata;
+        uid_t uid;
         int r;
 
         (void) flags;
@@ -55,10 +56,14 @@ static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
         if (r != 0)
                 return r;
 
+        r = sd_varlink_get_peer_uid(link, &uid);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
         r = manager_refresh_facts(m);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        r = info_build(m, &v);
+        /* Policy paths, rule names and load errors are root's to read; others get a summary. */
+        r = info_build(m, uid == 0, &v);
         if (r < 0)
                 return log_error_errno(r, "Failed to collect host information: %m");
 
@@ -307,18 +312,15 @@ static int reply_checks(sd_varlink *link, const Operation *op) {
                                   SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
 }
 
+static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer);
+
 static int reply_error(sd_varlink *link, const Operation *op) {
         const char *id = op->error_id;
 
         if (streq_ptr(id, "io.vfiod.Broker.Denied"))
                 return reply_checks(link, op);
-        if (streq_ptr(id, "io.vfiod.Broker.Busy"))
-                return sd_varlink_errorbo(link, id,
-                                          SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)),
-                                          SD_JSON_BUILD_PAIR_STRING("leaseId", op->busy_lease ? op->busy_lease->id : ""),
-                                          SD_JSON_BUILD_PAIR_UNSIGNED("uid", op->busy_lease ? op->busy_lease->uid : 0),
-                                          SD_JSON_BUILD_PAIR_CONDITION(op->busy_lease && op->busy_lease->pid > 0, "pid",
-                                                                       SD_JSON_BUILD_INTEGER(op->busy_lease ? op->busy_lease->pid : 0)));
+        if (streq_ptr(id, "io.vfiod.Broker.Busy") && op->busy_lease)
+                return reply_busy(link, op->error_device, op->busy_lease, op->uid);
         if (streq_ptr(id, "io.vfiod.Broker.NoSuchDevice"))
                 return sd_varlink_errorbo(link, id, SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)));
         if (streq_ptr(id, "io.systemd.System"))
@@ -597,12 +599,15 @@ static void on_end_done(Manager *m, Operation *op, void *userdata) {
         operation_free(op);
 }
 
-static int reply_busy(sd_varlink *link, const char *device, const Lease *l) {
+/* Which lease, whose and which process: only for the lease's own uid and root. */
+static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer) {
+        bool reveal = viewer == 0 || viewer == l->uid;
+
         return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy",
                                   SD_JSON_BUILD_PAIR_STRING("device", device ?: l->devices[0]),
-                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id),
-                                  SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
-                                  SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "leaseId", SD_JSON_BUILD_STRING(l->id)),
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "uid", SD_JSON_BUILD_UNSIGNED(l->uid)),
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal && l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
 }
 
 static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
@@ -631,7 +636,7 @@ static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_v
         if (r == -ENOENT)
                 return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
         if (r == -EBUSY)
-                return reply_busy(link, NULL, busy);
+                return reply_busy(link, NULL, busy, uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
         return 0;
@@ -669,7 +674,7 @@ static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_va
                                           SD_JSON_BUILD_PAIR_STRING("device", bad),
                                           SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
         if (r == -EBUSY)
-                return reply_busy(link, bad, busy);
+                return reply_busy(link, bad, busy, uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
         return 0;

@@ -814,9 +814,13 @@ static int check_in_use(Eval *e) {
                 const PciDevice *d = e->devices[i];
                 int r;
 
-                if (d->held_by)
+                if (d->held_by && e->caller && (e->caller->uid == 0 || e->caller->uid == d->held_by_uid))
                         r = emit(e, "in-use", false, d->address, "%s is held by %s; wait until it is released, "
                                  "or ask its holder (vfiodctl leases)", d->address, d->held_by);
+                else if (d->held_by)
+                        /* Another user's lease: its id and uid are not the caller's to know. */
+                        r = emit(e, "in-use", false, d->address, "%s is leased by another user; wait until it is released, "
+                                 "or ask the administrator", d->address);
                 else
                         r = emit(e, "in-use", true, d->address, "no lease holds %s", d->address);
                 if (r < 0)

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pci-address.h"
+#include "test-hooks.h"
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
 #define PCI_DRIVERS "/sys/bus/pci/drivers"
@@ -230,7 +231,7 @@ void binder_crash_point(const char *point) {
         const char *want;
         pid_t ppid;
 
-        want = secure_getenv("VFIOD_TEST_CRASH_AT");
+        want = test_hook_getenv("VFIOD_TEST_CRASH_AT");
         if (!want || !point || strcmp(want, point) != 0)
                 return;
 

@@ -247,7 +247,9 @@ static SD_VARLINK_DEFINE_METHOD(
                 SD_VARLINK_FIELD_COMMENT("IOMMU units, sorted by name"),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(iommuUnits, IommuUnit, SD_VARLINK_ARRAY),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(switches, KernelSwitches, 0),
-                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(policy, PolicySummary, 0));
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(policy, PolicySummary, 0),
+                SD_VARLINK_FIELD_COMMENT("Only in test builds (-Dtest-hooks=true): the test hooks set in the environment now"),
+                SD_VARLINK_DEFINE_OUTPUT(testHooks, SD_VARLINK_STRING, SD_VARLINK_ARRAY | SD_VARLINK_NULLABLE));
 
 static SD_VARLINK_DEFINE_METHOD(
                 ListDevices,

@@ -518,6 +518,27 @@ typedef struct RequestParams {
         sd_json_variant *iova_ranges;
 } RequestParams;
 
+/* A caller in a user namespace presents whichever of its subordinate ids it likes: no Bind or
+ * Acquire from there (and when it cannot be told, none either). Queries stay open. */
+static int reply_userns_denied(sd_varlink *link, int r) {
+        const char *sentence = r > 0
+                ? "the caller runs in a user namespace other than the host's, whose ids its creator chose; "
+                  "ask from the host's user namespace"
+                : "cannot tell the caller's user namespace; ask again from a process that stays alive until the reply";
+
+        if (r < 0)
+                log_debug_errno(r, "Failed to read the caller's user namespace: %m");
+        return sd_varlink_errorbo(link, "io.vfiod.Broker.Denied",
+                                  SD_JSON_BUILD_PAIR_ARRAY("reasons", SD_JSON_BUILD_STRING("user-namespace")),
+                                  SD_JSON_BUILD_PAIR_ARRAY("checks",
+                                                           SD_JSON_BUILD_OBJECT(
+                                                                           SD_JSON_BUILD_PAIR_STRING("code", "user-namespace"),
+                                                                           SD_JSON_BUILD_PAIR_BOOLEAN("passed", false),
+                                                                           SD_JSON_BUILD_PAIR_STRING("subject", "caller"),
+                                                                           SD_JSON_BUILD_PAIR_STRING("sentence", sentence))),
+                                  SD_JSON_BUILD_PAIR_STRING("message", sentence));
+}
+
 static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m, LeaseKind kind) {
         static const sd_json_dispatch_field bind_table[] = {
                 { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, offsetof(RequestParams, devices), SD_JSON_MANDATORY },
@@ -562,6 +583,9 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
         r = caller_from_link(link, &c);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
+        r = caller_in_other_userns(link);
+        if (r != 0)
+                return reply_userns_denied(link, r);
         if (kind == LEASE_ACQUIRE) {
                 r = sd_varlink_set_allow_fd_passing_output(link, true);
                 if (r < 0)

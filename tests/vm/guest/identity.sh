@@ -48,4 +48,40 @@ chmod 0755 /etc/vfiod/policy.d
 out=$(as_user dpdk varlinkctl call "$BROKER" "$B.Explain" '{"device":"0000:01:00.0"}' 2>&1)
 check_jq "the previous policy still allows dpdk" '.allowed == true' "$out"
 check "reload after the fix" call Reload
+
+# --- the Acquire reply fails after an fd was pushed (ENOMEM, injected): no fd may reach the caller
+# with an error; the connection is closed, the lease ended and the device given back.
+mkdir -p /run/systemd/system/vfiod.service.d
+printf '[Service]\nEnvironment=LD_PRELOAD=/usr/libexec/vfiod-tests/libvfiod-fail-push-fd.so VFIOD_SHIM_FAIL_PUSH_FD=2\n' \
+    >/run/systemd/system/vfiod.service.d/fail-push.conf
+systemctl daemon-reload
+systemctl stop vfiod.service
+before=$(host_state)
+out=$(as_user dpdk python3 - "$BROKER" <<'PY'
+import json, socket, subprocess, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"method":"io.vfiod.Broker.Acquire","parameters":{"devices":["0000:01:00.0"]}}\0')
+buf, fds = b"", []
+while not buf.endswith(b"\0"):
+    d, f, _, _ = socket.recv_fds(s, 65536, 16)
+    fds += f
+    if not d:
+        break
+    buf += d
+time.sleep(3)   # still alive: the lease must end because of the failed reply, not our exit
+leases = json.loads(subprocess.run(["varlinkctl", "call", sys.argv[1], "io.vfiod.Broker.ListLeases", "{}"],
+                                   capture_output=True, text=True).stdout or "{}").get("leases")
+print(json.dumps({"reply": buf.rstrip(b"\0").decode(errors="replace"), "fds": len(fds), "leases": leases}))
+PY
+)
+echo "$out"
+check_jq "push failure: no fd reached the caller" '.fds == 0' "$out"
+check_jq "push failure: no reply, the connection was closed" '.reply == ""' "$out"
+check_jq "push failure: the lease was ended" '.leases == []' "$out"
+for _ in $(seq 50); do [ "$(driver 0000:01:00.0)" = e1000e ] && break; sleep 0.2; done
+check_eq "push failure: the host is as it was" "$before" "$(host_state)"
+check "push failure: vfiod still running" systemctl is-active --quiet vfiod.service
+check "push failure: the daemon said why" bash -c 'journalctl -u vfiod.service | grep -q "Failed to send the Acquire reply of lease"'
+rm /run/systemd/system/vfiod.service.d/fail-push.conf
+systemctl daemon-reload
 finish

@@ -3,16 +3,16 @@
 # What a caller learns about other users: a device another uid leases reads "leased", with no
 # lease id, uid or pid (ListDevices, ListGroups, Explain, Busy); GetInfo gives non-root callers
 # a policy summary without paths, rule names or load errors. Root and the lease's own uid see all.
-#   test-other-users.sh VFIOD FIXTURE-DIR
+#   test-other-users.sh VFIOD FIXTURE-DIR VFIODCTL
 set -u
-vfiod=$1 fixture=$2
+vfiod=$1 fixture=$2 vfiodctl=$3
 here=$(cd "$(dirname "$0")" && pwd)
 
 if [ -z "${VFIOD_OTHERS_INNER:-}" ]; then
     exec env VFIOD_OTHERS_INNER=1 unshare --mount --propagation unchanged -- \
         bash -c 'mount --make-rprivate /run && mount -t tmpfs tmpfs /run &&
-                 exec "$(dirname "$0")/run-fixture" "$2" -- bash "$0" "$1" "$2"' \
-        "$here/test-other-users.sh" "$vfiod" "$fixture"
+                 exec "$(dirname "$0")/run-fixture" "$2" -- bash "$0" "$1" "$2" "$3"' \
+        "$here/test-other-users.sh" "$vfiod" "$fixture" "$vfiodctl"
 fi
 
 . "$here/../lib/checks.sh"
@@ -66,6 +66,15 @@ check_jq "other user: policy counts" '.policy.fileCount == 1 and .policy.ruleCou
 check_jq "other user: no files, rules or error text" \
     '.policy.files == [] and .policy.rules == [] and (.policy | has("lastError") | not) and .policy.lastReloadFailed == true' "$out"
 check "other user: no path or rule name anywhere" bash -c '! grep -qE "secret-rule-name|policy.d|60-typo" <<<"$1"' _ "$out"
+if setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$vfiodctl" 2>/dev/null; then
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$vfiodctl" info 2>&1)
+    check "vfiodctl info for others: counts, not paths" grep -qE "files +1 \(paths shown to root\)" <<<"$out"
+    check "vfiodctl info for others: the failed reload, not its text" grep -q "failed (details shown to root)" <<<"$out"
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$vfiodctl" acquire 0000:00:03.0 2>&1)
+    check "vfiodctl: Busy without whose" grep -q "0000:00:03.0 is busy: leased by another user" <<<"$out"
+else
+    ok "# SKIP the build directory is not reachable for uid 65534"
+fi
 out=$(varlinkctl call "$BROKER" io.vfiod.Broker.GetInfo '{}')
 check_jq "root: files, rules and the error" \
     '(.policy.files[0].path | endswith("50-secret-name.json")) and .policy.rules == ["secret-rule-name"] and (.policy.lastError | test("60-typo.json"))' "$out"

@@ -363,6 +363,12 @@ static int push_acquired_fds(sd_varlink *link, Operation *op) {
         return 0;
 }
 
+/* No fd pushed yet: an error reply is safe. Negative either way, for the lease to be ended. */
+static int reply_acquire_failed(sd_varlink *link, int error) {
+        (void) sd_varlink_error_errno(link, error);
+        return error;
+}
+
 static int reply_acquired(sd_varlink *link, Operation *op) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *containers = NULL, *groups = NULL, *devices = NULL;
         int idx = 0, r;
@@ -373,7 +379,7 @@ static int reply_acquired(sd_varlink *link, Operation *op) {
         if (r >= 0)
                 r = sd_json_variant_new_array(&devices, NULL, 0);
         if (r < 0)
-                return sd_varlink_error_errno(link, r);
+                return reply_acquire_failed(link, r);
 
         /* The whole reply first, with the indices the fds will get, and the fds last: sd-varlink
          * sends pushed fds with whatever message comes next, an error reply included, and offers
@@ -409,20 +415,20 @@ static int reply_acquired(sd_varlink *link, Operation *op) {
                                                                      SD_JSON_BUILD_UNSIGNED(c->dma_avail)),
                                         SD_JSON_BUILD_PAIR_UNSIGNED("apertureBits", vfio_container_aperture_bits(c)));
                 if (r < 0)
-                        return sd_varlink_error_errno(link, r);
+                        return reply_acquire_failed(link, r);
         }
         for (size_t i = 0; i < op->n_request_devices; i++) {
                 r = sd_json_variant_append_arraybo(&devices, SD_JSON_BUILD_PAIR_STRING("device", op->request_devices[i]),
                                                    SD_JSON_BUILD_PAIR_INTEGER("fd", idx++));
                 if (r < 0)
-                        return sd_varlink_error_errno(link, r);
+                        return reply_acquire_failed(link, r);
         }
 
         r = push_acquired_fds(link, op);
         if (r == -ECONNABORTED)
                 return r;       /* fds are queued: only closing the connection drops them */
         if (r < 0)
-                return sd_varlink_error_errno(link, r);
+                return reply_acquire_failed(link, r);
 
         r = sd_varlink_replybo(link,
                                SD_JSON_BUILD_PAIR_STRING("leaseId", op->lease->id),
@@ -497,13 +503,14 @@ static void on_request_done(Manager *m, Operation *op, void *userdata) {
                 r = reply_acquired(link, op);
         else
                 r = reply_bound(link, op);
-        if (r == -ECONNABORTED) {
-                /* fds were pushed but no success reply went out: close the connection so that
-                 * they are never sent (with an error reply, or a later one), and end the lease
-                 * the caller never learnt of. */
-                log_warning("Failed to send the Acquire reply of lease %s; closing the connection and ending the lease.",
-                            op->lease->id);
-                (void) sd_varlink_close(link);
+        if (r < 0 && !op->error_id && op->kind == LEASE_ACQUIRE) {
+                /* No success reply went out. If fds were pushed, close the connection so that they
+                 * are never sent (with an error reply, or a later one). Either way the caller never
+                 * learnt of the lease: end it. */
+                log_warning_errno(r, "Failed to send the Acquire reply of lease %s (%m); %sending the lease.",
+                                  op->lease->id, r == -ECONNABORTED ? "closing the connection and " : "");
+                if (r == -ECONNABORTED)
+                        (void) sd_varlink_close(link);
                 end_lease_later(m, op->lease->id);
         } else if (r < 0)
                 /* The caller went away; an Acquire lease ends with its process, a Bind stays. */

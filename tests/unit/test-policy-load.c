@@ -972,7 +972,7 @@ static void test_dir_dir_trust(void **state) {
         write_file(t->a, "50-x.json", "{\"rules\": [{\"name\": \"x\", \"deny\": true}]}");
         const char *dirs_a[] = { t->a };
         assert_int_equal(chmod(t->a, 0777), 0);
-        assert_true(asprintf(&prefix, "%s: ", t->a) > 0);
+        assert_true(asprintf(&prefix, "%s: ", dirs_a[0]) > 0);
         expect_load_fails(dirs_a, 1, -EPERM, prefix, "writable by its group or others (mode 0777)");
         /* sticky does not help the policy directory: anyone could add files */
         assert_int_equal(chmod(t->a, 01777), 0);

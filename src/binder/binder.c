@@ -16,6 +16,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pci-address.h"
+#include "test-hooks.h"
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
 #define PCI_DRIVERS "/sys/bus/pci/drivers"
@@ -256,7 +257,7 @@ int binder_read_sriov_numvfs(const char *address, unsigned *ret) {
 
 /* Test-only: $VFIOD_TEST_STALL_AT=POINT:SECONDS makes the worker sleep there, as a slow driver would. */
 static void binder_stall_point(const char *point) {
-        const char *want = secure_getenv("VFIOD_TEST_STALL_AT"), *colon;
+        const char *want = test_hook_getenv("VFIOD_TEST_STALL_AT"), *colon;
         char *end;
         unsigned long seconds;
 
@@ -279,7 +280,7 @@ void binder_crash_point(const char *point) {
         pid_t ppid;
 
         binder_stall_point(point);
-        want = secure_getenv("VFIOD_TEST_CRASH_AT");
+        want = test_hook_getenv("VFIOD_TEST_CRASH_AT");
         if (!want || !point || strcmp(want, point) != 0)
                 return;
 

@@ -17,6 +17,11 @@ typedef struct BindDevice {
         char original_driver[BINDER_DRIVER_MAX]; /* "" when it had none */
         char original_override[BINDER_DRIVER_MAX]; /* "" when unset */
         unsigned sriov_numvfs;                  /* SR-IOV VFs it had: unbinding a PF destroys them, restore recreates them */
+        /* What was at the address when it was moved (vendor 0: not recorded, older journals):
+         * addresses and group ids are reused after a hot-unplug, and a restore must not take
+         * whatever device came next. */
+        uint16_t vendor, device;
+        int group;
 } BindDevice;
 
 /* TotalVFs is a 16-bit field in the SR-IOV capability. */

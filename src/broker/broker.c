@@ -178,6 +178,7 @@ int broker_mark_holders(Manager *m) {
                                         continue;
                                 if (asprintf(&d->held_by, "lease %s of uid %u", l->id, (unsigned) l->uid) < 0)
                                         return -ENOMEM;
+                                d->held_by_uid = l->uid;
                         }
                 }
         }
@@ -319,6 +320,30 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Addresses and group ids are reused after a hot-unplug: a device that is not the one this
+ * lease moved is not "given back" (that would unbind someone else's device); journal and skip. */
+static void drop_replaced_devices(Manager *m, Lease *l) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < l->n_moved; i++) {
+                const BindDevice *b = &l->moved[i];
+                const PciDevice *d = b->vendor != 0 ? topology_find_device(&m->topology, b->address) : NULL;
+
+                if (d && (d->vendor != b->vendor || d->device != b->device || d->iommu_group != b->group)) {
+                        _cleanup_free_ char *what = NULL;
+
+                        log_warning("Lease %s: %s is now %04x:%04x in group %d, not the %04x:%04x in group %d it moved; not restoring it.",
+                                    l->id, b->address, d->vendor, d->device, d->iommu_group, b->vendor, b->device, b->group);
+                        if (asprintf(&what, "replaced since it was moved (%04x:%04x in group %d, was %04x:%04x in group %d); not restored",
+                                     d->vendor, d->device, d->iommu_group, b->vendor, b->device, b->group) >= 0)
+                                journal_device(VFIOD_MESSAGE_BIND_FAILED, b->address, d->iommu_group, d->driver, what);
+                        continue;
+                }
+                l->moved[k++] = *b;
+        }
+        l->n_moved = k;
+}
+
 int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
         EndCtx *c;
         int r;
@@ -347,6 +372,7 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
                 log_info("Lease %s: its VFIO fds are closed; ending it.", l->id);
         l->orphaned = false;
 
+        drop_replaced_devices(m, l);
         c = calloc(1, sizeof(EndCtx));
         if (!c)
                 return -ENOMEM;
@@ -867,6 +893,9 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                         if (!d || pci_device_is_bridge(d) || destroyed_with_pf(op, d))
                                 continue;
                         strcpy(b.address, d->address);
+                        b.vendor = d->vendor;
+                        b.device = d->device;
+                        b.group = g->id;
                         r = binder_read_state(d->address, b.original_driver, b.original_override);
                         if (r < 0) {
                                 fail(op, ERROR_BIND_FAILED, d->address, "cannot read the driver of %s: %s", d->address, strerror(-r));
@@ -987,6 +1016,10 @@ int broker_start(Manager *m) {
                 Lease *l;
 
                 r = lease_from_json(sd_json_variant_by_index(leases, i), &l);
+                if (r == -ENODATA) {
+                        log_error(VFIOD_STATE_FILE ": lease %zu names no device and moved none; dropping it.", i);
+                        continue;
+                }
                 if (r < 0)
                         return log_error_errno(r, VFIOD_STATE_FILE ": lease %zu is damaged; refusing to start.", i);
                 r = lease_add(m, l);

@@ -49,7 +49,9 @@ struct Operation {
 
 void operation_free(Operation *op);
 
-/* Start Bind or Acquire for the caller. Always ends by calling done (maybe before returning).
+/* Start Bind or Acquire for the caller. Returns 0 and calls done exactly once (maybe before
+ * returning), or returns a negative errno without calling done (no memory to start with), in
+ * which case userdata is still the caller's to release.
  * pidfd: the caller's process (Acquire leases end with it); taken over, may be -1. */
 int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, pid_t pid, int pidfd,
                    const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,

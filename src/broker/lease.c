@@ -149,7 +149,10 @@ int lease_to_json(const Lease *l, sd_json_variant **ret) {
                                 SD_JSON_BUILD_PAIR_STRING("originalDriver", l->moved[i].original_driver),
                                 SD_JSON_BUILD_PAIR_STRING("originalOverride", l->moved[i].original_override),
                                 SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].sriov_numvfs > 0, "sriovNumvfs",
-                                                             SD_JSON_BUILD_UNSIGNED(l->moved[i].sriov_numvfs)));
+                                                             SD_JSON_BUILD_UNSIGNED(l->moved[i].sriov_numvfs)),
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "vendor", SD_JSON_BUILD_UNSIGNED(l->moved[i].vendor)),
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "device", SD_JSON_BUILD_UNSIGNED(l->moved[i].device)),
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "group", SD_JSON_BUILD_INTEGER(l->moved[i].group)));
                 if (r < 0)
                         return r;
         }
@@ -266,8 +269,27 @@ int lease_from_json(sd_json_variant *v, Lease **ret) {
                 if (f && (!sd_json_variant_is_unsigned(f) || sd_json_variant_unsigned(f) > BINDER_SRIOV_NUMVFS_MAX))
                         return -EBADMSG;
                 b->sriov_numvfs = f ? sd_json_variant_unsigned(f) : 0;
+                /* Optional (older journals lack them), but all three or none. */
+                f = sd_json_variant_by_key(e, "vendor");
+                if (f) {
+                        sd_json_variant *fd = sd_json_variant_by_key(e, "device"), *fg = sd_json_variant_by_key(e, "group");
+
+                        if (!sd_json_variant_is_unsigned(f) || sd_json_variant_unsigned(f) == 0 || sd_json_variant_unsigned(f) > UINT16_MAX ||
+                            !sd_json_variant_is_unsigned(fd) || sd_json_variant_unsigned(fd) > UINT16_MAX ||
+                            !sd_json_variant_is_unsigned(fg) || sd_json_variant_unsigned(fg) > INT32_MAX)
+                                return -EBADMSG;
+                        b->vendor = sd_json_variant_unsigned(f);
+                        b->device = sd_json_variant_unsigned(fd);
+                        b->group = sd_json_variant_unsigned(fg);
+                } else if (sd_json_variant_by_key(e, "device") || sd_json_variant_by_key(e, "group"))
+                        return -EBADMSG;
                 l->n_moved++;
         }
+
+        /* A lease that names no device cannot be ended or shown (and once crashed the start).
+         * If it moved nothing either, there is nothing to undo: -ENODATA lets the caller drop it. */
+        if (l->n_devices == 0 || l->n_groups == 0)
+                return l->n_moved == 0 ? -ENODATA : -EBADMSG;
 
         *ret = TAKE_PTR(l);
         return 0;

@@ -65,7 +65,8 @@ int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret);
 bool lease_has_device(const Lease *l, const char *address);
 bool lease_has_group(const Lease *l, int group);
 
-/* The state journal's JSON form of a lease, and back (strict: a damaged journal is refused). */
+/* The state journal's JSON form of a lease, and back (strict: a damaged journal is refused;
+ * -ENODATA for a lease that names no device and moved none, which is safe to drop). */
 int lease_to_json(const Lease *l, sd_json_variant **ret);
 int lease_from_json(sd_json_variant *v, Lease **ret);
 

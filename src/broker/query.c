@@ -102,7 +102,9 @@ static int device_json(const Topology *t, const Policy *p, const Caller *c, cons
                         SD_JSON_BUILD_PAIR_CONDITION(!!d->driver, "driver", SD_JSON_BUILD_STRING(d->driver)),
                         SD_JSON_BUILD_PAIR_CONDITION(!!d->driver_override, "driverOverride", SD_JSON_BUILD_STRING(d->driver_override)),
                         SD_JSON_BUILD_PAIR_STRING("state", d->held_by ? "leased" : device_state_to_string(d->state)),
-                        SD_JSON_BUILD_PAIR_CONDITION(!!d->held_by, "heldBy", SD_JSON_BUILD_STRING(d->held_by)),
+                        /* Who holds it is the holder's and root's business: others see only "leased". */
+                        SD_JSON_BUILD_PAIR_CONDITION(d->held_by && c && (c->uid == 0 || c->uid == d->held_by_uid),
+                                                     "heldBy", SD_JSON_BUILD_STRING(d->held_by)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("endpoint", !pci_device_is_bridge(d)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("multifunction", d->multifunction),
                         SD_JSON_BUILD_PAIR_CONDITION(!!d->physfn, "physfn", SD_JSON_BUILD_STRING(d->physfn)),
@@ -318,7 +320,7 @@ int query_policy_files(const Policy *p, sd_json_variant **ret) {
         return 0;
 }
 
-int query_policy(const Policy *p, const char *last_error, sd_json_variant **ret) {
+int query_policy(const Policy *p, const char *last_error, bool full, sd_json_variant **ret) {
         static const char *const mixed[_MIXED_APERTURES_MAX] = {
                 [MIXED_APERTURES_SPLIT] = "split",
                 [MIXED_APERTURES_ALLOW] = "allow",
@@ -339,7 +341,10 @@ int query_policy(const Policy *p, const char *last_error, sd_json_variant **ret)
         };
         int r;
 
-        r = query_policy_files(p, &files);
+        if (full)
+                r = query_policy_files(p, &files);
+        else
+                r = sd_json_variant_new_array(&files, NULL, 0);
         if (r < 0)
                 return r;
         r = sd_json_variant_new_array(&relaxed, NULL, 0);
@@ -354,7 +359,7 @@ int query_policy(const Policy *p, const char *last_error, sd_json_variant **ret)
         r = sd_json_variant_new_array(&rules, NULL, 0);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < p->n_rules; i++) {
+        for (size_t i = 0; full && i < p->n_rules; i++) {
                 r = sd_json_variant_append_arrayb(&rules, SD_JSON_BUILD_STRING(p->rules[i].name));
                 if (r < 0)
                         return r;
@@ -363,7 +368,10 @@ int query_policy(const Policy *p, const char *last_error, sd_json_variant **ret)
         return sd_json_buildo(
                         ret,
                         SD_JSON_BUILD_PAIR_VARIANT("files", files),
-                        SD_JSON_BUILD_PAIR_CONDITION(!!last_error, "lastError", SD_JSON_BUILD_STRING(last_error)),
+                        SD_JSON_BUILD_PAIR_UNSIGNED("fileCount", p->n_files),
+                        SD_JSON_BUILD_PAIR_UNSIGNED("ruleCount", p->n_rules),
+                        SD_JSON_BUILD_PAIR_CONDITION(full && last_error, "lastError", SD_JSON_BUILD_STRING(last_error)),
+                        SD_JSON_BUILD_PAIR_CONDITION(!full && last_error, "lastReloadFailed", SD_JSON_BUILD_BOOLEAN(true)),
                         SD_JSON_BUILD_PAIR_UNSIGNED("minApertureBits", p->min_aperture_bits),
                         SD_JSON_BUILD_PAIR_STRING("mixedApertures",
                                                   p->mixed_apertures >= 0 && p->mixed_apertures < _MIXED_APERTURES_MAX

@@ -16,5 +16,6 @@ int query_list_groups(const Topology *t, const Policy *p, const Caller *c, sd_js
 int query_explain(const Topology *t, const Policy *p, const Caller *c, const char *const *devices,
                   sd_json_variant **ret, const char **ret_missing);
 int query_switches(const KernelSwitches *s, sd_json_variant **ret);
-int query_policy(const Policy *p, const char *last_error, sd_json_variant **ret);
+/* full: files, rules and the last error; otherwise only their counts and what is relaxed. */
+int query_policy(const Policy *p, const char *last_error, bool full, sd_json_variant **ret);
 int query_policy_files(const Policy *p, sd_json_variant **ret);

@@ -194,7 +194,7 @@ static int show_units(sd_json_variant *reply) {
         return 0;
 }
 
-static int add_policy_files(Table *t, sd_json_variant *files) {
+static int add_policy_files(Table *t, sd_json_variant *files, int64_t count) {
         size_t n = 0;
         int r;
 
@@ -221,6 +221,9 @@ static int add_policy_files(Table *t, sd_json_variant *files) {
                 return 0;
         if ((r = table_add(t, "files", NULL)) < 0)
                 return r;
+        /* vfiod shows the paths to root only. */
+        if (count > 0)
+                return table_addf(t, NULL, "%" PRIi64 " (paths shown to root)", count);
         return table_add(t, "none", NULL);
 }
 
@@ -241,14 +244,21 @@ static int show_policy(sd_json_variant *reply) {
         if (r < 0)
                 return r;
 
-        r = add_policy_files(t, json_array(p, "files"));
+        int64_t n_files = 0, n_rules = 0;
+        bool failed = false;
+        (void) json_int(p, "fileCount", &n_files);
+        (void) json_int(p, "ruleCount", &n_rules);
+        sd_json_variant *lf = sd_json_variant_by_key(p, "lastReloadFailed");
+        failed = sd_json_variant_is_boolean(lf) && sd_json_variant_boolean(lf);
+
+        r = add_policy_files(t, json_array(p, "files"), n_files);
         if (r < 0)
                 return ctl_log_errno(r, "Failed to add table cell: %m");
 
         last_error = json_str(p, "lastError");
         if ((r = table_add(t, "last reload", NULL)) < 0 ||
-            (r = table_addf(t, last_error ? ANSI_RED : NULL, "%s%s",
-                            last_error ? "failed: " : "ok", last_error ?: "")) < 0)
+            (r = table_addf(t, last_error || failed ? ANSI_RED : NULL, "%s%s",
+                            last_error ? "failed: " : failed ? "failed (details shown to root)" : "ok", last_error ?: "")) < 0)
                 return ctl_log_errno(r, "Failed to add table cell: %m");
 
         r = table_add(t, "minimum aperture", NULL);
@@ -284,6 +294,8 @@ static int show_policy(sd_json_variant *reply) {
                         r = table_add(t, NULL, NULL);
                 else if (json_join(json_array(p, "rules"), ", ", buf, sizeof buf) > 0)
                         r = table_add(t, buf, NULL);
+                else if (n_rules > 0)
+                        r = table_addf(t, NULL, "%" PRIi64 " (names shown to root)", n_rules);
                 else
                         r = table_add(t, "none (root may, others may not)", NULL);
         }

@@ -447,6 +447,11 @@ static int log_busy(sd_json_variant *parameters) {
         int64_t uid, pid;
 
         (void) text_clean(device, sizeof device, json_str(parameters, "device") ?: "the device", 64);
+        if (!json_str(parameters, "leaseId")) {
+                /* Another user's lease: vfiod does not say whose. */
+                ctl_log("%s is busy: leased by another user", device);
+                return -EBUSY;
+        }
         (void) text_clean(lease, sizeof lease, json_str(parameters, "leaseId") ?: "-", 128);
         if (json_int(parameters, "pid", &pid))
                 (void) snprintf(pid_text, sizeof pid_text, " (pid %" PRIi64 ")", pid);

@@ -4,7 +4,18 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* <linux/pidfd.h> clashes with <fcntl.h>; the value is ABI (Linux 6.11). */
+#ifndef PIDFD_GET_USER_NAMESPACE
+#define PIDFD_GET_USER_NAMESPACE _IO(0xFF, 9)
+#endif
 
 #include "caller.h"
 #include "macro.h"
@@ -108,4 +119,41 @@ int caller_from_uid(uid_t uid, CallerInfo *ret) {
         *ret = c;
         c = (CallerInfo) {};
         return 0;
+}
+
+int caller_in_other_userns(sd_varlink *link) {
+        struct stat ours, theirs;
+        char path[64];
+        pid_t pid = 0;
+        int pidfd, r;
+
+        if (stat("/proc/self/ns/user", &ours) < 0)
+                return -errno;
+
+        pidfd = sd_varlink_get_peer_pidfd(link);
+        if (pidfd >= 0) {
+                /* Linux ≥ 6.11: straight from the process the connection pinned. */
+                _cleanup_close_ int ns = ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0);
+
+                if (ns >= 0) {
+                        if (fstat(ns, &theirs) < 0)
+                                return -errno;
+                        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
+                }
+                if (errno != ENOTTY && errno != EINVAL && errno != EOPNOTSUPP)
+                        return -errno;
+        }
+
+        /* Older kernels: by pid, and the pidfd (if any) proves afterwards that the pid was not reused. */
+        r = sd_varlink_get_peer_pid(link, &pid);
+        if (r < 0)
+                return r;
+        if (pid <= 0)
+                return -ESRCH;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        if (stat(path, &theirs) < 0)
+                return -errno;
+        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+                return -errno;
+        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
 }

@@ -6,6 +6,7 @@
 #include "kernel.h"
 #include "macro.h"
 #include "query.h"
+#include "test-hooks.h"
 
 static int intel_json(const IommuUnit *u, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *sagaw = NULL;
@@ -86,8 +87,25 @@ static int unit_json(const Topology *t, const IommuUnit *u, sd_json_variant **re
                         SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
 }
 
-int info_build(Manager *m, sd_json_variant **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL;
+/* The test hooks set in this daemon's environment; NULL in a build without them. */
+static int test_hooks_json(sd_json_variant **ret) {
+        *ret = NULL;
+#if VFIOD_TEST_HOOKS
+        static const char *const names[] = TEST_HOOK_NAMES;
+        int r;
+
+        r = sd_json_variant_new_array(ret, NULL, 0);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(names); i++)
+                if (secure_getenv(names[i]))
+                        r = sd_json_variant_append_arrayb(ret, SD_JSON_BUILD_STRING(names[i]));
+        return r;
+#else
+        return 0;
+#endif
+}
+
+int info_build(Manager *m, bool full, sd_json_variant **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL, *hooks = NULL;
         KernelCaps k;
         int r;
 
@@ -114,7 +132,10 @@ int info_build(Manager *m, sd_json_variant **ret) {
         r = query_switches(&m->topology.switches, &sw);
         if (r < 0)
                 return r;
-        r = query_policy(&m->policy, m->policy_last_error, &pol);
+        r = query_policy(&m->policy, m->policy_last_error, full, &pol);
+        if (r < 0)
+                return r;
+        r = test_hooks_json(&hooks);
         if (r < 0)
                 return r;
 
@@ -129,5 +150,6 @@ int info_build(Manager *m, sd_json_variant **ret) {
                                         SD_JSON_BUILD_PAIR_BOOLEAN("vfioPci", k.vfio_pci)),
                         SD_JSON_BUILD_PAIR_VARIANT("iommuUnits", ju),
                         SD_JSON_BUILD_PAIR_VARIANT("switches", sw),
-                        SD_JSON_BUILD_PAIR_VARIANT("policy", pol));
+                        SD_JSON_BUILD_PAIR_VARIANT("policy", pol),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!hooks, "testHooks", SD_JSON_BUILD_VARIANT(hooks)));
 }

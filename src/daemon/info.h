@@ -6,4 +6,4 @@
 #include "manager.h"
 
 /* The GetInfo reply, built from what the running system says right now. */
-int info_build(Manager *m, sd_json_variant **ret);
+int info_build(Manager *m, bool full, sd_json_variant **ret);

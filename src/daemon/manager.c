@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "switches.h"
+#include "test-hooks.h"
 #include "topology-scan.h"
 #include "varlink.h"
 
@@ -156,7 +157,7 @@ static int manager_udev_init(Manager *m) {
 }
 
 static int policy_dirs(char **buf, const char *dirs[static POLICY_DIRS_MAX], size_t *n) {
-        const char *env = secure_getenv("VFIOD_POLICY_PATH");
+        const char *env = test_hook_getenv("VFIOD_POLICY_PATH");
         char *save = NULL;
 
         *n = 0;
@@ -310,8 +311,22 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+static void warn_test_hooks(void) {
+#if VFIOD_TEST_HOOKS
+        static const char *const names[] = TEST_HOOK_NAMES;
+
+        log_notice("This vfiod is a test build (-Dtest-hooks=true): it honours VFIOD_TEST_* and VFIOD_POLICY_PATH.");
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (secure_getenv(names[i]))
+                        log_warning("Test hook %s=%s is active: the checks may read test fixtures instead of the host.",
+                                    names[i], secure_getenv(names[i]));
+#endif
+}
+
 int manager_start(Manager *m) {
         int r;
+
+        warn_test_hooks();
 
         m->workers.on_empty = on_workers_empty;
         m->workers.userdata = m;

@@ -98,13 +98,19 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 PolicySummary,
+                SD_VARLINK_FIELD_COMMENT("The files in force; empty for callers other than root, who see only the counts"),
                 SD_VARLINK_DEFINE_FIELD_BY_TYPE(files, PolicyFile, SD_VARLINK_ARRAY),
-                SD_VARLINK_FIELD_COMMENT("The last Reload's error, if it failed and the previous policy stayed"),
+                SD_VARLINK_DEFINE_FIELD(fileCount, SD_VARLINK_INT, 0),
+                SD_VARLINK_DEFINE_FIELD(ruleCount, SD_VARLINK_INT, 0),
+                SD_VARLINK_FIELD_COMMENT("The last Reload's error, if it failed and the previous policy stayed (root only)"),
                 SD_VARLINK_DEFINE_FIELD(lastError, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("For callers other than root: the last Reload failed and the previous policy stayed"),
+                SD_VARLINK_DEFINE_FIELD(lastReloadFailed, SD_VARLINK_BOOL, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD(minApertureBits, SD_VARLINK_INT, 0),
                 SD_VARLINK_DEFINE_FIELD(mixedApertures, SD_VARLINK_STRING, 0),
                 SD_VARLINK_FIELD_COMMENT("Safety checks this policy relaxes (reason codes); empty in the strict default"),
                 SD_VARLINK_DEFINE_FIELD(relaxed, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("Rule names, for root; empty for others"),
                 SD_VARLINK_DEFINE_FIELD(rules, SD_VARLINK_STRING, SD_VARLINK_ARRAY));
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
@@ -151,6 +157,7 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(driverOverride, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD_BY_TYPE(state, DeviceState, 0),
                 SD_VARLINK_FIELD_COMMENT("Which lease holds it, when state is leased"),
+                SD_VARLINK_FIELD_COMMENT("Which lease of which uid, for that uid and root; others see only the state leased"),
                 SD_VARLINK_DEFINE_FIELD(heldBy, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Header type 0: an endpoint; bridges are not assignable"),
                 SD_VARLINK_DEFINE_FIELD(endpoint, SD_VARLINK_BOOL, 0),
@@ -245,7 +252,9 @@ static SD_VARLINK_DEFINE_METHOD(
                 SD_VARLINK_FIELD_COMMENT("IOMMU units, sorted by name"),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(iommuUnits, IommuUnit, SD_VARLINK_ARRAY),
                 SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(switches, KernelSwitches, 0),
-                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(policy, PolicySummary, 0));
+                SD_VARLINK_DEFINE_OUTPUT_BY_TYPE(policy, PolicySummary, 0),
+                SD_VARLINK_FIELD_COMMENT("Only in test builds (-Dtest-hooks=true): the test hooks set in the environment now"),
+                SD_VARLINK_DEFINE_OUTPUT(testHooks, SD_VARLINK_STRING, SD_VARLINK_ARRAY | SD_VARLINK_NULLABLE));
 
 static SD_VARLINK_DEFINE_METHOD(
                 ListDevices,
@@ -336,8 +345,9 @@ static SD_VARLINK_DEFINE_ERROR(
 static SD_VARLINK_DEFINE_ERROR(
                 Busy,
                 SD_VARLINK_DEFINE_FIELD(device, SD_VARLINK_STRING, 0),
-                SD_VARLINK_DEFINE_FIELD(leaseId, SD_VARLINK_STRING, 0),
-                SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, 0),
+                SD_VARLINK_FIELD_COMMENT("leaseId, uid and pid only for the lease's own uid and root"),
+                SD_VARLINK_DEFINE_FIELD(leaseId, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_DEFINE_FIELD(uid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_FIELD(pid, SD_VARLINK_INT, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Why, when a Release or Unbind cannot end the lease yet"),
                 SD_VARLINK_DEFINE_FIELD(message, SD_VARLINK_STRING, SD_VARLINK_NULLABLE));

@@ -47,6 +47,7 @@ static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
                               sd_varlink_method_flags_t flags, void *userdata) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         Manager *m = userdata;
+        uid_t uid;
         int r;
 
         (void) flags;
@@ -55,10 +56,14 @@ static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
         if (r != 0)
                 return r;
 
+        r = sd_varlink_get_peer_uid(link, &uid);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
         r = manager_refresh_facts(m);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        r = info_build(m, &v);
+        /* Policy paths, rule names and load errors are root's to read; others get a summary. */
+        r = info_build(m, uid == 0, &v);
         if (r < 0)
                 return log_error_errno(r, "Failed to collect host information: %m");
 
@@ -314,18 +319,15 @@ static int reply_checks(sd_varlink *link, const Operation *op) {
                                   SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
 }
 
+static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer);
+
 static int reply_error(sd_varlink *link, const Operation *op) {
         const char *id = op->error_id;
 
         if (streq_ptr(id, "io.vfiod.Broker.Denied"))
                 return reply_checks(link, op);
-        if (streq_ptr(id, "io.vfiod.Broker.Busy"))
-                return sd_varlink_errorbo(link, id,
-                                          SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)),
-                                          SD_JSON_BUILD_PAIR_STRING("leaseId", op->busy_lease ? op->busy_lease->id : ""),
-                                          SD_JSON_BUILD_PAIR_UNSIGNED("uid", op->busy_lease ? op->busy_lease->uid : 0),
-                                          SD_JSON_BUILD_PAIR_CONDITION(op->busy_lease && op->busy_lease->pid > 0, "pid",
-                                                                       SD_JSON_BUILD_INTEGER(op->busy_lease ? op->busy_lease->pid : 0)));
+        if (streq_ptr(id, "io.vfiod.Broker.Busy") && op->busy_lease)
+                return reply_busy(link, op->error_device, op->busy_lease, op->uid);
         if (streq_ptr(id, "io.vfiod.Broker.NoSuchDevice"))
                 return sd_varlink_errorbo(link, id, SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)));
         if (streq_ptr(id, "io.systemd.System"))
@@ -335,9 +337,48 @@ static int reply_error(sd_varlink *link, const Operation *op) {
                                   SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
 }
 
+/* Every fd of the reply, in the order it is pushed (the index sd_varlink_push_fd() returns). */
+static int push_acquired_fds(sd_varlink *link, Operation *op) {
+        int n = 0, idx;
+
+        for (size_t i = 0; i < op->n_containers; i++) {
+                VfioContainer *c = &op->containers[i];
+
+                for (size_t k = 0; k < c->n_groups; k++) {
+                        idx = sd_varlink_push_fd(link, c->group_fds[k]);
+                        if (idx < 0)
+                                return n > 0 ? -ECONNABORTED : idx;
+                        c->group_fds[k] = -EBADF;   /* the connection owns it now */
+                        if (idx != n++)
+                                return -ECONNABORTED;
+                }
+                idx = sd_varlink_push_fd(link, c->fd);
+                if (idx < 0)
+                        return n > 0 ? -ECONNABORTED : idx;
+                c->fd = -EBADF;
+                if (idx != n++)
+                        return -ECONNABORTED;
+        }
+        for (size_t i = 0; i < op->n_request_devices; i++) {
+                idx = sd_varlink_push_fd(link, op->device_fds[i]);
+                if (idx < 0)
+                        return n > 0 ? -ECONNABORTED : idx;
+                op->device_fds[i] = -EBADF;
+                if (idx != n++)
+                        return -ECONNABORTED;
+        }
+        return 0;
+}
+
+/* No fd pushed yet: an error reply is safe. Negative either way, for the lease to be ended. */
+static int reply_acquire_failed(sd_varlink *link, int error) {
+        (void) sd_varlink_error_errno(link, error);
+        return error;
+}
+
 static int reply_acquired(sd_varlink *link, Operation *op) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *containers = NULL, *groups = NULL, *devices = NULL;
-        int r;
+        int idx = 0, r;
 
         r = sd_json_variant_new_array(&containers, NULL, 0);
         if (r >= 0)
@@ -345,14 +386,14 @@ static int reply_acquired(sd_varlink *link, Operation *op) {
         if (r >= 0)
                 r = sd_json_variant_new_array(&devices, NULL, 0);
         if (r < 0)
-                return sd_varlink_error_errno(link, r);
+                return reply_acquire_failed(link, r);
 
-        /* Push the fds last, right before the reply: an error reply would close them. The
-         * connection owns a pushed fd, so ours is forgotten at once. */
+        /* The whole reply first, with the indices the fds will get, and the fds last: sd-varlink
+         * sends pushed fds with whatever message comes next, an error reply included, and offers
+         * no way to take them back. */
         for (size_t i = 0; i < op->n_containers; i++) {
-                VfioContainer *c = &op->containers[i];
+                const VfioContainer *c = &op->containers[i];
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *ranges = NULL, *ids = NULL;
-                int idx;
 
                 r = sd_json_variant_new_array(&ranges, NULL, 0);
                 if (r >= 0)
@@ -366,51 +407,43 @@ static int reply_acquired(sd_varlink *link, Operation *op) {
                 }
                 for (size_t k = 0; r >= 0 && k < c->n_groups; k++) {
                         r = sd_json_variant_append_arrayb(&ids, SD_JSON_BUILD_INTEGER(c->group_ids[k]));
-                        if (r < 0)
-                                break;
-                        idx = sd_varlink_push_fd(link, c->group_fds[k]);
-                        if (idx < 0) {
-                                r = idx;
-                                break;
-                        }
-                        c->group_fds[k] = -EBADF;
-                        r = sd_json_variant_append_arraybo(&groups, SD_JSON_BUILD_PAIR_INTEGER("group", c->group_ids[k]),
-                                                           SD_JSON_BUILD_PAIR_INTEGER("fd", idx));
+                        if (r >= 0)
+                                r = sd_json_variant_append_arraybo(&groups, SD_JSON_BUILD_PAIR_INTEGER("group", c->group_ids[k]),
+                                                                   SD_JSON_BUILD_PAIR_INTEGER("fd", idx++));
                 }
+                if (r >= 0)
+                        r = sd_json_variant_append_arraybo(
+                                        &containers,
+                                        SD_JSON_BUILD_PAIR_INTEGER("fd", idx++),
+                                        SD_JSON_BUILD_PAIR_VARIANT("groups", ids),
+                                        SD_JSON_BUILD_PAIR_VARIANT("iovaRanges", ranges),
+                                        SD_JSON_BUILD_PAIR_UNSIGNED("pageSizes", c->page_sizes),
+                                        SD_JSON_BUILD_PAIR_CONDITION(c->have_dma_avail, "dmaMappingsAvailable",
+                                                                     SD_JSON_BUILD_UNSIGNED(c->dma_avail)),
+                                        SD_JSON_BUILD_PAIR_UNSIGNED("apertureBits", vfio_container_aperture_bits(c)));
                 if (r < 0)
-                        return sd_varlink_error_errno(link, r);
-                idx = sd_varlink_push_fd(link, c->fd);
-                if (idx < 0)
-                        return sd_varlink_error_errno(link, idx);
-                c->fd = -EBADF;
-                r = sd_json_variant_append_arraybo(
-                                &containers,
-                                SD_JSON_BUILD_PAIR_INTEGER("fd", idx),
-                                SD_JSON_BUILD_PAIR_VARIANT("groups", ids),
-                                SD_JSON_BUILD_PAIR_VARIANT("iovaRanges", ranges),
-                                SD_JSON_BUILD_PAIR_UNSIGNED("pageSizes", c->page_sizes),
-                                SD_JSON_BUILD_PAIR_CONDITION(c->have_dma_avail, "dmaMappingsAvailable",
-                                                             SD_JSON_BUILD_UNSIGNED(c->dma_avail)),
-                                SD_JSON_BUILD_PAIR_UNSIGNED("apertureBits", vfio_container_aperture_bits(c)));
-                if (r < 0)
-                        return sd_varlink_error_errno(link, r);
+                        return reply_acquire_failed(link, r);
         }
         for (size_t i = 0; i < op->n_request_devices; i++) {
-                int idx = sd_varlink_push_fd(link, op->device_fds[i]);
-                if (idx < 0)
-                        return sd_varlink_error_errno(link, idx);
-                op->device_fds[i] = -EBADF;
                 r = sd_json_variant_append_arraybo(&devices, SD_JSON_BUILD_PAIR_STRING("device", op->request_devices[i]),
-                                                   SD_JSON_BUILD_PAIR_INTEGER("fd", idx));
+                                                   SD_JSON_BUILD_PAIR_INTEGER("fd", idx++));
                 if (r < 0)
-                        return sd_varlink_error_errno(link, r);
+                        return reply_acquire_failed(link, r);
         }
 
-        return sd_varlink_replybo(link,
-                                  SD_JSON_BUILD_PAIR_STRING("leaseId", op->lease->id),
-                                  SD_JSON_BUILD_PAIR_VARIANT("containers", containers),
-                                  SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
-                                  SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
+        r = push_acquired_fds(link, op);
+        if (r == -ECONNABORTED)
+                return r;       /* fds are queued: only closing the connection drops them */
+        if (r < 0)
+                return reply_acquire_failed(link, r);
+
+        r = sd_varlink_replybo(link,
+                               SD_JSON_BUILD_PAIR_STRING("leaseId", op->lease->id),
+                               SD_JSON_BUILD_PAIR_VARIANT("containers", containers),
+                               SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
+                               SD_JSON_BUILD_PAIR_VARIANT("devices", devices));
+        /* A failed reply leaves the fds queued as well. */
+        return r < 0 ? -ECONNABORTED : 0;
 }
 
 static int reply_bound(sd_varlink *link, const Operation *op) {
@@ -428,6 +461,45 @@ static int reply_bound(sd_varlink *link, const Operation *op) {
                                   SD_JSON_BUILD_PAIR_STRV("devices", op->lease->devices));
 }
 
+typedef struct EndLater {
+        Manager *manager;
+        char id[LEASE_ID_STRLEN + 1];
+} EndLater;
+
+static int on_end_later(sd_event_source *s, void *userdata) {
+        EndLater *e = userdata;
+        Lease *l = broker_find_lease(e->manager, e->id);
+
+        if (l && !l->busy && broker_end_lease(e->manager, l, NULL, NULL) < 0)
+                log_error("Failed to end lease %s; its holder's exit or a restart ends it.", e->id);
+        sd_event_source_unref(s);
+        return 0;
+}
+
+/* The broker still uses the lease after done returns: end it from the event loop. */
+static void end_lease_later(Manager *m, const char *id) {
+        sd_event_source *s = NULL;
+        EndLater *e;
+        int r;
+
+        e = calloc(1, sizeof(EndLater));
+        if (!e) {
+                log_error("Out of memory; lease %s ends with its holder or at the next start.", id);
+                return;
+        }
+        *e = (EndLater) { .manager = m };
+        strcpy(e->id, id);
+        r = sd_event_add_defer(m->event, &s, on_end_later, e);
+        if (r < 0) {
+                free(e);
+                log_error_errno(r, "Failed to schedule the end of lease %s (%m); it ends with its holder or at the next start.", id);
+                return;
+        }
+        (void) sd_event_source_set_destroy_callback(s, free);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        /* on_end_later() drops the source, and with it e */
+}
+
 static void on_request_done(Manager *m, Operation *op, void *userdata) {
         sd_varlink *link = userdata;
         int r;
@@ -438,7 +510,16 @@ static void on_request_done(Manager *m, Operation *op, void *userdata) {
                 r = reply_acquired(link, op);
         else
                 r = reply_bound(link, op);
-        if (r < 0)
+        if (r < 0 && !op->error_id && op->kind == LEASE_ACQUIRE) {
+                /* No success reply went out. If fds were pushed, close the connection so that they
+                 * are never sent (with an error reply, or a later one). Either way the caller never
+                 * learnt of the lease: end it. */
+                log_warning_errno(r, "Failed to send the Acquire reply of lease %s (%m); %sending the lease.",
+                                  op->lease->id, r == -ECONNABORTED ? "closing the connection and " : "");
+                if (r == -ECONNABORTED)
+                        (void) sd_varlink_close(link);
+                end_lease_later(m, op->lease->id);
+        } else if (r < 0)
                 /* The caller went away; an Acquire lease ends with its process, a Bind stays. */
                 log_debug_errno(r, "Failed to reply: %m");
         sd_varlink_unref(link);
@@ -450,6 +531,27 @@ typedef struct RequestParams {
         int64_t min_aperture_bits;
         sd_json_variant *iova_ranges;
 } RequestParams;
+
+/* A caller in a user namespace presents whichever of its subordinate ids it likes: no Bind or
+ * Acquire from there (and when it cannot be told, none either). Queries stay open. */
+static int reply_userns_denied(sd_varlink *link, int r) {
+        const char *sentence = r > 0
+                ? "the caller runs in a user namespace other than the host's, whose ids its creator chose; "
+                  "ask from the host's user namespace"
+                : "cannot tell the caller's user namespace; ask again from a process that stays alive until the reply";
+
+        if (r < 0)
+                log_debug_errno(r, "Failed to read the caller's user namespace: %m");
+        return sd_varlink_errorbo(link, "io.vfiod.Broker.Denied",
+                                  SD_JSON_BUILD_PAIR_ARRAY("reasons", SD_JSON_BUILD_STRING("user-namespace")),
+                                  SD_JSON_BUILD_PAIR_ARRAY("checks",
+                                                           SD_JSON_BUILD_OBJECT(
+                                                                           SD_JSON_BUILD_PAIR_STRING("code", "user-namespace"),
+                                                                           SD_JSON_BUILD_PAIR_BOOLEAN("passed", false),
+                                                                           SD_JSON_BUILD_PAIR_STRING("subject", "caller"),
+                                                                           SD_JSON_BUILD_PAIR_STRING("sentence", sentence))),
+                                  SD_JSON_BUILD_PAIR_STRING("message", sentence));
+}
 
 static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m, LeaseKind kind) {
         static const sd_json_dispatch_field bind_table[] = {
@@ -495,6 +597,9 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
         r = caller_from_link(link, &c);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
+        r = caller_in_other_userns(link);
+        if (r != 0)
+                return reply_userns_denied(link, r);
         if (kind == LEASE_ACQUIRE) {
                 r = sd_varlink_set_allow_fd_passing_output(link, true);
                 if (r < 0)
@@ -512,8 +617,15 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                 }
         }
 
-        return broker_request(m, kind, &c.caller, c.uid, c.pid, pidfd, devices, (unsigned) p.min_aperture_bits,
-                              iova, n_iova, on_request_done, sd_varlink_ref(link));
+        /* The reference is on_request_done()'s, unless broker_request() fails before it starts. */
+        sd_varlink_ref(link);
+        r = broker_request(m, kind, &c.caller, c.uid, c.pid, pidfd, devices, (unsigned) p.min_aperture_bits,
+                           iova, n_iova, on_request_done, link);
+        if (r < 0) {
+                sd_varlink_unref(link);
+                return sd_varlink_error_errno(link, r);
+        }
+        return 0;
 }
 
 static int vl_method_bind(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
@@ -542,12 +654,15 @@ static void on_end_done(Manager *m, Operation *op, void *userdata) {
         operation_free(op);
 }
 
-static int reply_busy(sd_varlink *link, const char *device, const Lease *l) {
+/* Which lease, whose and which process: only for the lease's own uid and root. */
+static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer) {
+        bool reveal = viewer == 0 || viewer == l->uid;
+
         return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy",
                                   SD_JSON_BUILD_PAIR_STRING("device", device ?: l->devices[0]),
-                                  SD_JSON_BUILD_PAIR_STRING("leaseId", l->id),
-                                  SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
-                                  SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "leaseId", SD_JSON_BUILD_STRING(l->id)),
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "uid", SD_JSON_BUILD_UNSIGNED(l->uid)),
+                                  SD_JSON_BUILD_PAIR_CONDITION(reveal && l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
 }
 
 static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
@@ -576,7 +691,7 @@ static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_v
         if (r == -ENOENT)
                 return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
         if (r == -EBUSY)
-                return reply_busy(link, NULL, busy);
+                return reply_busy(link, NULL, busy, uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
         return 0;
@@ -614,7 +729,7 @@ static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_va
                                           SD_JSON_BUILD_PAIR_STRING("device", bad),
                                           SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
         if (r == -EBUSY)
-                return reply_busy(link, bad, busy);
+                return reply_busy(link, bad, busy, uid);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
         return 0;

@@ -918,19 +918,29 @@ static int check_in_use(Eval *e) {
                 int r;
 
                 const PciDevice *pf = d->physfn ? topology_find_device(e->topology, d->physfn) : NULL;
+                /* Another user's lease: its id and uid are not the caller's to know. */
+                bool own = e->caller && (e->caller->uid == 0 || (d->held_by && e->caller->uid == d->held_by_uid));
+                bool own_pf = e->caller && (e->caller->uid == 0 || (pf && pf->held_by && e->caller->uid == pf->held_by_uid));
 
                 /* A VF belongs to its PF: whoever holds the PF controls (and can destroy) the VF. */
-                if (d->held_by)
+                if (d->held_by && own)
                         r = emit(e, "in-use", false, d->address, "%s is held by %s; wait until it is released, "
                                  "or ask its holder (vfiodctl leases)", d->address, d->held_by);
+                else if (d->held_by)
+                        r = emit(e, "in-use", false, d->address, "%s is leased by another user; wait until it is released, "
+                                 "or ask the administrator", d->address);
                 else if (d->physfn && !pf)
                         r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF whose PF %s is not in the topology, "
                                  "so vfiod cannot tell who holds it; retry once the devices have settled",
                                  d->address, d->physfn);
-                else if (pf && pf->held_by)
+                else if (pf && pf->held_by && own_pf)
                         r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF and its PF %s is held by %s; "
                                  "wait until the PF is released, or ask its holder (vfiodctl leases)",
                                  d->address, pf->address, pf->held_by);
+                else if (pf && pf->held_by)
+                        r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF and its PF %s is leased by another user; "
+                                 "wait until the PF is released, or ask the administrator",
+                                 d->address, pf->address);
                 else if (pf && pf->state == DEVICE_STATE_VFIO)
                         r = emit(e, "in-use", false, d->address, "%s is an SR-IOV VF and its PF %s is on vfio-pci, "
                                  "so whoever owns the PF controls this VF too; give %s back to its driver first",

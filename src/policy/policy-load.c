@@ -848,6 +848,7 @@ int policy_parse_text(const char *path, const char *text, size_t len, Policy *p,
 typedef struct PolicyFileEntry {
         char *name;
         char *path;
+        size_t dir;                     /* index of the directory's fd: files are opened below it */
 } PolicyFileEntry;
 
 static void entries_free(PolicyFileEntry *e, size_t n) {
@@ -886,16 +887,105 @@ static int fail_plain(char **ret_error, int error, const char *fmt, ...) {
         return error;
 }
 
-static int collect_dir(const char *dir, PolicyFileEntry **entries, size_t *n, char **ret_error) {
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
+/* Policy decides who may take which device from the host: only root may be able to change what it
+ * says. Owned by root (or by the user loading it, which is root for the daemon; unit tests may run
+ * unprivileged) and writable by nobody else. */
+static bool owner_trusted(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
 
-        d = opendir(dir);
-        if (!d) {
+static int check_trusted(const struct stat *st, const char *policy_path, const char *where, bool sticky_ok,
+                         const char *kind, char **ret_error) {
+        if (!owner_trusted(st->st_uid)) {
+                if (where)
+                        return fail_plain(ret_error, -EPERM, "%s: the directory %s above it is owned by uid %u; expected every directory up to / to be owned by root",
+                                          policy_path, where, (unsigned) st->st_uid);
+                return fail_plain(ret_error, -EPERM, "%s: owned by uid %u; expected a %s owned by root",
+                                  policy_path, (unsigned) st->st_uid, kind);
+        }
+        /* A sticky directory above (/tmp) is safe: nobody but root may rename or remove root's entries. */
+        if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st->st_mode & S_ISVTX))) {
+                if (where)
+                        return fail_plain(ret_error, -EPERM, "%s: the directory %s above it is writable by its group or others (mode %04o); expected only root to be able to write every directory up to /",
+                                          policy_path, where, (unsigned) (st->st_mode & 07777));
+                return fail_plain(ret_error, -EPERM, "%s: writable by its group or others (mode %04o); expected a %s only root can write",
+                                  policy_path, (unsigned) (st->st_mode & 07777), kind);
+        }
+        return 0;
+}
+
+/* Open a policy directory for reading, after checking it and every directory above it up to /.
+ * Symlinks in its path are followed (realpath), then the real path is walked down from / with
+ * O_NOFOLLOW, so what is checked is what is opened. Returns 0 with *ret_fd = -1 if it does not exist. */
+static int open_trusted_dir(const char *dir, int *ret_fd, char **ret_error) {
+        _cleanup_free_ char *real = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        char *p, *slash;
+
+        *ret_fd = -EBADF;
+        real = realpath(dir, NULL);
+        if (!real) {
                 if (errno == ENOENT)
                         return 0;
                 return fail_plain(ret_error, -errno, "%s: cannot read the directory (%s); expected a readable directory",
                                   dir, strerror(errno));
+        }
+        if (real[0] != '/')
+                return fail_plain(ret_error, -EINVAL, "%s: cannot resolve the directory; expected an absolute path", dir);
+
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return fail_plain(ret_error, -errno, "%s: cannot open / (%s)", dir, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return fail_plain(ret_error, -errno, "%s: cannot stat / (%s)", dir, strerror(errno));
+        if (check_trusted(&st, dir, real[1] ? "/" : NULL, false, "directory", ret_error) < 0)
+                return -EPERM;
+
+        for (p = real + 1; *p; p = slash + 1) {
+                _cleanup_close_ int next = -EBADF;
+                bool last;
+
+                slash = strchr(p, '/');
+                last = !slash;
+                if (slash)
+                        *slash = '\0';
+                next = openat(fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0 || fstat(next, &st) < 0) {
+                        int e = errno;
+                        return fail_plain(ret_error, -e, "%s: cannot read the directory (%s); expected a readable directory",
+                                          dir, strerror(e));
+                }
+                if (check_trusted(&st, dir, last ? NULL : real, !last, "directory", ret_error) < 0)
+                        return -EPERM;
+                close(fd);
+                fd = TAKE_FD(next);
+                if (last)
+                        break;
+                *slash = '/';
+        }
+
+        *ret_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (*ret_fd < 0)
+                return fail_plain(ret_error, -errno, "%s: cannot read the directory (%s); expected a readable directory",
+                                  dir, strerror(errno));
+        return 0;
+}
+
+static int collect_dir(const char *dir, size_t index, int dir_fd, PolicyFileEntry **entries, size_t *n, char **ret_error) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                int e = errno;
+                close(fd);
+                return fail_plain(ret_error, -e, "%s: cannot read the directory (%s); expected a readable directory",
+                                  dir, strerror(e));
         }
 
         for (;;) {
@@ -923,6 +1013,7 @@ static int collect_dir(const char *dir, PolicyFileEntry **entries, size_t *n, ch
                 if (i < *n) {
                         free((*entries)[i].path);
                         (*entries)[i].path = TAKE_PTR(path);
+                        (*entries)[i].dir = index;
                         continue;
                 }
 
@@ -934,22 +1025,33 @@ static int collect_dir(const char *dir, PolicyFileEntry **entries, size_t *n, ch
                 if (!a)
                         return -ENOMEM;
                 *entries = a;
-                a[*n] = (PolicyFileEntry) { .name = strdup(de->d_name), .path = TAKE_PTR(path) };
+                a[*n] = (PolicyFileEntry) { .name = strdup(de->d_name), .path = TAKE_PTR(path), .dir = index };
                 (*n)++;
                 if (!a[*n - 1].name)
                         return -ENOMEM;
         }
 }
 
-/* Returns 1 with the text, or 0 for a mask (a symlink to /dev/null, or an empty file). */
-static int read_policy_file(const char *path, char **ret_text, size_t *ret_len, char **ret_error) {
+/* Returns 1 with the text, or 0 for a mask (a symlink to /dev/null, or an empty file). The file is
+ * opened below its (checked) directory without following symlinks: a symlink's target could sit in
+ * a directory nobody checked. The one exception is systemd's way of masking, a symlink to /dev/null. */
+static int read_policy_file(int dir_fd, const char *name, const char *path, char **ret_text, size_t *ret_len, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, alloc;
         struct stat st;
 
         /* O_NONBLOCK: a FIFO dropped into the directory must not hang the loader. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+        if (fd < 0 && errno == ELOOP) {
+                char target[sizeof("/dev/null")];
+                ssize_t k = readlinkat(dir_fd, name, target, sizeof(target));
+
+                if (k == (ssize_t) strlen("/dev/null") && memcmp(target, "/dev/null", k) == 0)
+                        return 0;
+                return fail_plain(ret_error, -ELOOP, "%s:1:1: is a symlink; expected a regular file, or a symlink to /dev/null to mask",
+                                  path);
+        }
         if (fd < 0)
                 return fail_plain(ret_error, -errno, "%s:1:1: cannot open the file (%s); expected a readable file",
                                   path, strerror(errno));
@@ -961,6 +1063,12 @@ static int read_policy_file(const char *path, char **ret_text, size_t *ret_len, 
         if (!S_ISREG(st.st_mode))
                 return fail_plain(ret_error, S_ISDIR(st.st_mode) ? -EISDIR : -EBADFD, "%s:1:1: not a regular file; expected a regular file or a symlink to /dev/null",
                                   path);
+        if (!owner_trusted(st.st_uid))
+                return fail_plain(ret_error, -EPERM, "%s:1:1: owned by uid %u; expected a file owned by root",
+                                  path, (unsigned) st.st_uid);
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return fail_plain(ret_error, -EPERM, "%s:1:1: writable by its group or others (mode %04o); expected a file only root can write",
+                                  path, (unsigned) (st.st_mode & 07777));
         if (st.st_size > POLICY_FILE_SIZE_MAX)
                 return fail_plain(ret_error, -EFBIG, "%s:1:1: file is %jd bytes; expected at most %d bytes",
                                   path, (intmax_t) st.st_size, POLICY_FILE_SIZE_MAX);
@@ -1023,9 +1131,17 @@ static int policy_add_file(Policy *p, const char *path) {
         return 0;
 }
 
+static void close_fds(int *fds, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        free(fds);
+}
+
 int policy_load_dirs(const char *const *dirs, size_t n_dirs, Policy *ret, char **ret_error) {
         PolicyFileEntry *entries = NULL;
         size_t n_entries = 0;
+        int *dir_fds = NULL;
         Policy p;
         int r = 0;
 
@@ -1036,9 +1152,18 @@ int policy_load_dirs(const char *const *dirs, size_t n_dirs, Policy *ret, char *
 
         policy_init_defaults(&p);
 
-        for (size_t i = 0; i < n_dirs && r >= 0; i++)
-                if (dirs[i])
-                        r = collect_dir(dirs[i], &entries, &n_entries, ret_error);
+        dir_fds = malloc((n_dirs ?: 1) * sizeof(int));
+        if (!dir_fds)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_dirs; i++)
+                dir_fds[i] = -EBADF;
+        for (size_t i = 0; i < n_dirs && r >= 0; i++) {
+                if (!dirs[i])
+                        continue;
+                r = open_trusted_dir(dirs[i], &dir_fds[i], ret_error);
+                if (r >= 0 && dir_fds[i] >= 0)
+                        r = collect_dir(dirs[i], i, dir_fds[i], &entries, &n_entries, ret_error);
+        }
         if (r < 0)
                 goto fail;
 
@@ -1050,7 +1175,7 @@ int policy_load_dirs(const char *const *dirs, size_t n_dirs, Policy *ret, char *
                 _cleanup_free_ char *text = NULL;
                 size_t len = 0;
 
-                r = read_policy_file(entries[i].path, &text, &len, ret_error);
+                r = read_policy_file(dir_fds[entries[i].dir], entries[i].name, entries[i].path, &text, &len, ret_error);
                 if (r < 0)
                         goto fail;
                 if (r > 0) {
@@ -1064,11 +1189,13 @@ int policy_load_dirs(const char *const *dirs, size_t n_dirs, Policy *ret, char *
         }
 
         entries_free(entries, n_entries);
+        close_fds(dir_fds, n_dirs);
         *ret = p;
         return 0;
 
 fail:
         entries_free(entries, n_entries);
+        close_fds(dir_fds, n_dirs);
         policy_done(&p);
         return r;
 }

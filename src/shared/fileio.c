@@ -7,6 +7,7 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "test-hooks.h"
 
 int read_full_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
@@ -74,7 +75,7 @@ int read_one_line_file(const char *path, char **ret) {
 
 int read_proc_file(const char *name, size_t max, char **ret) {
         _cleanup_free_ char *path = NULL;
-        const char *dir = secure_getenv("VFIOD_TEST_PROC");
+        const char *dir = test_hook_getenv("VFIOD_TEST_PROC");
 
         if (asprintf(&path, "%s/%s", dir ?: "/proc", name) < 0)
                 return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "iommu-unit.h"
 
@@ -45,6 +46,7 @@ typedef struct PciDevice {
         char *host_use_detail;             /* human words for host_use, e.g. "/ on nvme0n1p2" */
         DeviceState state;
         char *held_by;                     /* "lease ID of uid U", when a lease holds its group; NULL if free */
+        uid_t held_by_uid;                 /* that lease's uid: only it and root may read held_by */
 } PciDevice;
 
 typedef enum ReservedRegionType {

@@ -286,6 +286,37 @@ rm "$policy/60-typo.json"
 run reload
 check_eq "reload after the fix exits 0" 0 "$rc"
 
+# Policy is root's to write: a file others can change, or a symlink out of the directory, is
+# refused naming the file, and the previous policy stays.
+echo '{ "rules": [ { "name": "mine", "match": { "address": "*" }, "allow": { "users": ["nobody"] } } ] }' >"$policy/70-user.json"
+chmod 0666 "$policy/70-user.json"
+run reload
+check_eq "reload of a world-writable file exits 1" 1 "$rc"
+check "reload: names the file and the mode" \
+    grep -q "^vfiodctl: policy rejected, the previous policy stays: .*70-user.json:1:1: writable by its group or others (mode 0666)" <<<"$err"
+chmod 0644 "$policy/70-user.json"
+chown 65534 "$policy/70-user.json"
+run reload
+check "reload: a file owned by another user is refused" \
+    grep -q "70-user.json:1:1: owned by uid 65534; expected a file owned by root" <<<"$err"
+run --json info
+check_jq "info: the load error is reported" '.policy.lastError | test("owned by uid 65534")' "$out"
+rm "$policy/70-user.json"
+echo '{ "rules": [ { "name": "mine", "match": { "address": "*" }, "allow": { "users": ["nobody"] } } ] }' >"$tmp/elsewhere.json"
+ln -s "$tmp/elsewhere.json" "$policy/70-user.json"
+run reload
+check "reload: a symlink out of the directory is refused" grep -q "70-user.json:1:1: is a symlink" <<<"$err"
+run explain 0000:02:01.0
+check "the previous policy still decides" grep -q "rule no-bridged-nics" <<<"$out"
+rm "$policy/70-user.json"
+chmod 0777 "$policy"
+run reload
+check "reload: a world-writable policy directory is refused" \
+    grep -q "policy.d: writable by its group or others (mode 0777)" <<<"$err"
+chmod 0755 "$policy"
+run reload
+check_eq "reload after the fix exits 0" 0 "$rc"
+
 # The daemon going away ends a monitor with a message and status 1.
 "$vfiodctl" --json monitor >"$tmp/mon-gone" 2>"$tmp/mon-err" &
 mon_gone=$!

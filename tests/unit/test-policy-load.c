@@ -931,6 +931,132 @@ static void test_dir_not_a_dir(void **state) {
         free(file);
 }
 
+/* Policy is root's to write: a file or directory anyone else can change is refused, naming it. */
+static void test_dir_file_trust(void **state) {
+        TmpDirs *t = *state;
+        const char *dirs[] = { t->a };
+        char *path, *prefix;
+
+        if (geteuid() != 0)
+                skip();
+
+        write_file(t->a, "50-x.json", "{\"rules\": [{\"name\": \"x\", \"deny\": true}]}");
+        path = path_join(t->a, "50-x.json");
+        assert_true(asprintf(&prefix, "%s:1:1: ", path) > 0);
+
+        assert_int_equal(chmod(path, 0666), 0);
+        expect_load_fails(dirs, 1, -EPERM, prefix, "writable by its group or others (mode 0666)");
+        assert_int_equal(chmod(path, 0620), 0);
+        expect_load_fails(dirs, 1, -EPERM, prefix, "writable by its group or others (mode 0620)");
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(chown(path, 1000, 0), 0);
+        expect_load_fails(dirs, 1, -EPERM, prefix, "owned by uid 1000; expected a file owned by root");
+        assert_int_equal(chown(path, 0, 0), 0);
+
+        /* root-owned 0644 (or 0600) is fine */
+        Policy p;
+        char *err = NULL;
+        assert_int_equal(chmod(path, 0600), 0);
+        assert_int_equal(policy_load_dirs(dirs, 1, &p, &err), 0);
+        assert_null(err);
+        assert_int_equal(p.n_rules, 1);
+        policy_done(&p);
+        free(prefix);
+        free(path);
+}
+
+static void test_dir_dir_trust(void **state) {
+        TmpDirs *t = *state;
+        char *sub, *pol, *prefix, *what;
+        Policy p;
+        char *err = NULL;
+
+        if (geteuid() != 0)
+                skip();
+
+        /* the policy directory itself */
+        write_file(t->a, "50-x.json", "{\"rules\": [{\"name\": \"x\", \"deny\": true}]}");
+        const char *dirs_a[] = { t->a };
+        assert_int_equal(chmod(t->a, 0777), 0);
+        assert_true(asprintf(&prefix, "%s: ", dirs_a[0]) > 0);
+        expect_load_fails(dirs_a, 1, -EPERM, prefix, "writable by its group or others (mode 0777)");
+        /* sticky does not help the policy directory: anyone could add files */
+        assert_int_equal(chmod(t->a, 01777), 0);
+        expect_load_fails(dirs_a, 1, -EPERM, prefix, "writable by its group or others (mode 1777)");
+        assert_int_equal(chmod(t->a, 0755), 0);
+        assert_int_equal(chown(t->a, 1000, 1000), 0);
+        expect_load_fails(dirs_a, 1, -EPERM, prefix, "owned by uid 1000; expected a directory owned by root");
+        assert_int_equal(chown(t->a, 0, 0), 0);
+        free(prefix);
+
+        /* a directory on its way up to / */
+        sub = path_join(t->b, "sub");
+        pol = path_join(sub, "policy.d");
+        assert_int_equal(mkdir(sub, 0777), 0);
+        assert_int_equal(chmod(sub, 0777), 0);
+        assert_int_equal(mkdir(pol, 0755), 0);
+        write_file(pol, "50-x.json", "{\"rules\": [{\"name\": \"x\", \"deny\": true}]}");
+        const char *dirs_b[] = { pol };
+        assert_true(asprintf(&prefix, "%s: ", pol) > 0);
+        assert_true(asprintf(&what, "the directory %s above it is writable by its group or others (mode 0777)", sub) > 0);
+        expect_load_fails(dirs_b, 1, -EPERM, prefix, what);
+        free(what);
+        /* a sticky ancestor (like /tmp) is fine: only root may rename or remove root's entries in it */
+        assert_int_equal(chmod(sub, 01777), 0);
+        assert_int_equal(policy_load_dirs(dirs_b, 1, &p, &err), 0);
+        assert_null(err);
+        assert_int_equal(p.n_rules, 1);
+        policy_done(&p);
+        /* but its owner must still be root */
+        assert_int_equal(chmod(sub, 0755), 0);
+        assert_int_equal(chown(sub, 1000, 1000), 0);
+        assert_true(asprintf(&what, "the directory %s above it is owned by uid 1000", sub) > 0);
+        expect_load_fails(dirs_b, 1, -EPERM, prefix, what);
+        assert_int_equal(chown(sub, 0, 0), 0);
+        free(what);
+        free(prefix);
+        free(pol);
+        free(sub);
+}
+
+/* Symlinks to files are refused (the target's directories would be unchecked); one to /dev/null masks
+ * (test_dir_devnull_mask). A symlinked policy directory is followed, and its real path is checked. */
+static void test_dir_symlinks(void **state) {
+        TmpDirs *t = *state;
+        const char *dirs[] = { t->a };
+        char *link, *prefix, *target, *dlink;
+        Policy p;
+        char *err = NULL;
+
+        write_file(t->b, "elsewhere.json", "{\"rules\": [{\"name\": \"x\", \"deny\": true}]}");
+        target = path_join(t->b, "elsewhere.json");
+        link = path_join(t->a, "60-link.json");
+        assert_int_equal(symlink(target, link), 0);
+        assert_true(asprintf(&prefix, "%s:1:1: ", link) > 0);
+        expect_load_fails(dirs, 1, -ELOOP, prefix, "is a symlink; expected a regular file, or a symlink to /dev/null to mask");
+        assert_int_equal(unlink(link), 0);
+        free(prefix);
+
+        /* a symlinked directory: followed, checked where it really is */
+        dlink = path_join(t->a, "dirlink");
+        assert_int_equal(symlink(t->b, dlink), 0);
+        const char *dirs2[] = { dlink };
+        assert_int_equal(policy_load_dirs(dirs2, 1, &p, &err), 0);
+        assert_null(err);
+        assert_int_equal(p.n_rules, 1);
+        policy_done(&p);
+        if (geteuid() == 0) {
+                assert_int_equal(chmod(t->b, 0777), 0);
+                assert_true(asprintf(&prefix, "%s: ", dlink) > 0);
+                expect_load_fails(dirs2, 1, -EPERM, prefix, "writable by its group or others (mode 0777)");
+                free(prefix);
+                assert_int_equal(chmod(t->b, 0700), 0);
+        }
+        free(dlink);
+        free(target);
+        free(link);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -954,6 +1080,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dir_duplicate_rule_across_files, dirs_setup, dirs_teardown),
                 cmocka_unit_test_setup_teardown(test_dir_odd_files, dirs_setup, dirs_teardown),
                 cmocka_unit_test_setup_teardown(test_dir_not_a_dir, dirs_setup, dirs_teardown),
+                cmocka_unit_test_setup_teardown(test_dir_file_trust, dirs_setup, dirs_teardown),
+                cmocka_unit_test_setup_teardown(test_dir_dir_trust, dirs_setup, dirs_teardown),
+                cmocka_unit_test_setup_teardown(test_dir_symlinks, dirs_setup, dirs_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

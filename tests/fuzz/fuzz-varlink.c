@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The varlink front-end: the input is sent as the bytes of one connection (NUL-separated varlink
+ * messages) to an sd_varlink_server set up by the daemon's own manager_varlink_init(), with the
+ * io.vfiod.Broker IDL and every real method handler bound, over a socketpair. So sd-varlink's
+ * framing, the IDL validation, every method's dispatch table and parameter checks (device lists,
+ * PCI addresses, IOVA ranges, lease ids, uids) and the reply builders all run. What lies behind
+ * the handlers is replaced: no sysfs, no kernel changes, a fixed host and policy; a Bind or
+ * Acquire is evaluated against them and answered as the broker would answer a refusal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-varlink.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+
+/* Take the listening socket "over" instead of binding /run/vfiod: the fuzzer adds connections. */
+static int fuzz_listen_auto(sd_varlink_server *s) {
+        (void) s;
+        return 1;
+}
+#define sd_varlink_server_listen_auto fuzz_listen_auto
+#include "varlink.c"
+#undef sd_varlink_server_listen_auto
+
+#define FUZZ_INPUT_MAX (64 * 1024)
+
+static const char fuzz_policy[] =
+        "{ \"rules\": ["
+        "  { \"name\": \"nics\", \"match\": { \"class\": \"02*\" }, \"allow\": { \"users\": [\"alice\", \"root\"] } },"
+        "  { \"name\": \"no-bridges\", \"match\": { \"class\": \"0604*\" }, \"deny\": true }"
+        "] }";
+
+/* ---- what lies behind the handlers ---- */
+
+int manager_refresh_facts(Manager *m) {
+        return 0;
+}
+
+int manager_refresh_groups(Manager *m, const char *const *devices) {
+        return 0;
+}
+
+int manager_reload_policy(Manager *m, char **ret_error) {
+        *ret_error = NULL;
+        return 0;
+}
+
+int info_build(Manager *m, sd_json_variant **ret) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *policy = NULL, *switches = NULL;
+        int r;
+
+        r = query_policy(&m->policy, NULL, &policy);
+        if (r < 0)
+                return r;
+        r = query_switches(&m->topology.switches, &switches);
+        if (r < 0)
+                return r;
+        return sd_json_buildo(ret, SD_JSON_BUILD_PAIR_VARIANT("policy", policy),
+                              SD_JSON_BUILD_PAIR_VARIANT("switches", switches));
+}
+
+void operation_free(Operation *op) {
+        if (!op)
+                return;
+        verdict_done(&op->verdict);
+        free(op->message);
+        free(op);
+}
+
+int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, pid_t pid, int pidfd,
+                   const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,
+                   OperationDone done, void *userdata) {
+        Operation *op;
+        int r;
+
+        if (pidfd >= 0)
+                close(pidfd);
+        op = calloc(1, sizeof(Operation));
+        if (!op)
+                return -ENOMEM;
+        op->manager = m;
+        op->kind = kind;
+        op->request = (Request) {
+                .devices = devices,
+                .min_aperture_bits = min_aperture_bits,
+                .iova_ranges = iova,
+                .n_iova_ranges = n_iova,
+        };
+        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        FUZZ_ASSERT(r == 0);
+        if (op->verdict.allowed) {
+                op->error_id = "io.vfiod.Broker.BindFailed";
+                op->message = strdup("the fuzzer does not touch the kernel");
+        } else
+                op->error_id = "io.vfiod.Broker.Denied";
+        done(m, op, userdata);
+        return 0;
+}
+
+int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy) {
+        FUZZ_ASSERT(strlen(id) == LEASE_ID_STRLEN);
+        return -ENOENT;
+}
+
+int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
+                  const char **ret_device, const Lease **ret_busy) {
+        FUZZ_ASSERT(devices[0] && pci_address_is_valid(devices[0]));
+        *ret_device = devices[0];
+        return -ENOENT;
+}
+
+/* ---- the harness ---- */
+
+static Manager fuzz_manager;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        Manager *m = &fuzz_manager;
+        char *error = NULL;
+
+        FUZZ_ASSERT(sd_event_new(&m->event) >= 0);
+        fuzz_host(&m->topology);
+        policy_init_defaults(&m->policy);
+        FUZZ_ASSERT(policy_parse_text("fuzz.json", fuzz_policy, strlen(fuzz_policy), &m->policy, &error) == 0);
+        FUZZ_ASSERT(manager_varlink_init(m) == 0);
+        return 0;
+}
+
+/* FUZZ_VARLINK_SHOW=1 prints the daemon's replies, to see what a seed reaches. */
+static void drain(int fd) {
+        static int show = -1;
+        char buf[4096];
+        ssize_t n;
+
+        if (show < 0)
+                show = !!getenv("FUZZ_VARLINK_SHOW");
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                if (show)
+                        for (ssize_t i = 0; i < n; i++)
+                                fputc(buf[i] ?: '\n', stderr);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        Manager *m = &fuzz_manager;
+        sd_varlink *link = NULL;
+        int fds[2];
+
+        if (size > FUZZ_INPUT_MAX)
+                return 0;
+        FUZZ_ASSERT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) == 0);
+        /* Far below the socket buffer: written in one go, then end of input. */
+        FUZZ_ASSERT(size == 0 || write(fds[1], data, size) == (ssize_t) size);
+        FUZZ_ASSERT(write(fds[1], "", 1) == 1);
+        FUZZ_ASSERT(shutdown(fds[1], SHUT_WR) == 0);
+
+        FUZZ_ASSERT(sd_varlink_server_add_connection(m->varlink_server, fds[0], &link) >= 0);
+
+        /* The server reads, answers and, at end of input, hangs up; bounded in case it does not. */
+        for (unsigned i = 0; i < 10000 && sd_varlink_server_current_connections(m->varlink_server) > 0; i++) {
+                FUZZ_ASSERT(sd_event_run(m->event, 0) >= 0);
+                drain(fds[1]);
+        }
+        /* A Monitor call stays open after the caller's end of input, as it should. */
+        if (sd_varlink_server_current_connections(m->varlink_server) > 0)
+                (void) sd_varlink_close(link);
+        FUZZ_ASSERT(sd_varlink_server_current_connections(m->varlink_server) == 0);
+        FUZZ_ASSERT(m->n_monitors == 0);
+        drain(fds[1]);
+        close(fds[1]);
+        return 0;
+}

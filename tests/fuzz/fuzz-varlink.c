@@ -67,6 +67,7 @@ void operation_free(Operation *op) {
                 return;
         verdict_done(&op->verdict);
         free(op->message);
+        free(op->error_device);
         free(op);
 }
 
@@ -89,6 +90,14 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 .iova_ranges = iova,
                 .n_iova_ranges = n_iova,
         };
+        /* As broker_request: unknown devices first, then the checks. */
+        for (size_t i = 0; devices[i]; i++)
+                if (!topology_find_device(&m->topology, devices[i])) {
+                        op->error_id = "io.vfiod.Broker.NoSuchDevice";
+                        op->error_device = strdup(devices[i]);
+                        done(m, op, userdata);
+                        return 0;
+                }
         r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
         FUZZ_ASSERT(r == 0);
         if (op->verdict.allowed) {

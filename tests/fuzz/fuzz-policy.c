@@ -48,23 +48,65 @@ static void check_verdict(const Policy *p, const Topology *t, const char *const 
         verdict_done(&v);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+/* Refused files must leave the policy as it was: nothing half-loaded. */
+static void check_unchanged(const Policy *before, const Policy *after) {
+        FUZZ_ASSERT(before->n_rules == after->n_rules && before->rules == after->rules);
+        FUZZ_ASSERT(before->min_aperture_bits == after->min_aperture_bits);
+        FUZZ_ASSERT(before->require_interrupt_remapping == after->require_interrupt_remapping);
+        FUZZ_ASSERT(before->allow_noiommu == after->allow_noiommu);
+        FUZZ_ASSERT(before->allow_acs_override == after->allow_acs_override);
+        FUZZ_ASSERT(before->allow_direct_mapped_regions == after->allow_direct_mapped_regions);
+        FUZZ_ASSERT(before->allow_unsafe_interrupts == after->allow_unsafe_interrupts);
+        FUZZ_ASSERT(before->allow_smmu_bypass == after->allow_smmu_bypass);
+        FUZZ_ASSERT(before->mixed_apertures == after->mixed_apertures);
+        FUZZ_ASSERT(before->protect_root_storage == after->protect_root_storage);
+        FUZZ_ASSERT(before->protect_routed_interfaces == after->protect_routed_interfaces);
+        FUZZ_ASSERT(before->protect_boot_console == after->protect_boot_console);
+}
+
+/* One file's bytes, exactly: no terminating NUL, the loader is given a length. */
+static int parse_file(const char *path, const uint8_t *data, size_t size, Policy *p) {
         _cleanup_free_ char *error = NULL;
-        Policy p;
-        Topology t;
+        _cleanup_free_ uint8_t *copy = NULL;
+        Policy before = *p;
         int r;
 
-        /* Exactly the file's bytes, no terminating NUL: the loader is given a length. */
-        policy_init_defaults(&p);
-        r = policy_parse_text("/etc/vfiod/policy.d/50-fuzz.json", (const char *) data, size, &p, &error);
+        copy = malloc(size ?: 1);
+        FUZZ_ASSERT(copy);
+        memcpy(copy, data, size);
+        r = policy_parse_text(path, (const char *) copy, size, p, &error);
         if (r < 0) {
                 /* Every refusal says where and why, on one line. */
                 FUZZ_ASSERT(r == -ENOMEM || (error && *error && !strchr(error, '\n')));
+                check_unchanged(&before, p);
+                return r;
+        }
+        FUZZ_ASSERT(!error);
+        FUZZ_ASSERT(p->n_rules >= before.n_rules && p->n_rules <= POLICY_RULES_MAX);
+        return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        const uint8_t *nul = memchr(data, 0, size);
+        Policy p;
+        Topology t;
+
+        /* A NUL (which no policy file may contain) splits the input into two files, loaded in
+         * order into one policy, as policy_load_dirs does: the second may add rules and change
+         * settings, or be refused and change nothing. */
+        policy_init_defaults(&p);
+        if (nul) {
+                if (parse_file("/etc/vfiod/policy.d/10-fuzz.json", data, nul - data, &p) < 0) {
+                        policy_done(&p);
+                        return 0;
+                }
+                size -= nul - data + 1;
+                data = nul + 1;
+        }
+        if (parse_file("/etc/vfiod/policy.d/50-fuzz.json", data, size, &p) < 0 && !nul) {
                 policy_done(&p);
                 return 0;
         }
-        FUZZ_ASSERT(!error);
-        FUZZ_ASSERT(p.n_rules <= POLICY_RULES_MAX);
 
         fuzz_host(&t);
         for (size_t i = 0; i < ELEMENTSOF(requests); i++)

@@ -109,14 +109,29 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
         return 0;
 }
 
+/* The fixed leases below are always busy: the handlers' Busy replies run, nothing is ended. */
 int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy) {
         FUZZ_ASSERT(strlen(id) == LEASE_ID_STRLEN);
+        for (size_t i = 0; i < m->n_leases; i++)
+                if (strcmp(m->leases[i]->id, id) == 0 && (uid == 0 || uid == m->leases[i]->uid)) {
+                        *ret_busy = m->leases[i];
+                        return -EBUSY;
+                }
         return -ENOENT;
 }
 
 int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
                   const char **ret_device, const Lease **ret_busy) {
-        FUZZ_ASSERT(devices[0] && pci_address_is_valid(devices[0]));
+        FUZZ_ASSERT(devices[0]);
+        for (size_t k = 0; devices[k]; k++) {
+                FUZZ_ASSERT(pci_address_is_valid(devices[k]));
+                for (size_t i = 0; i < m->n_leases; i++)
+                        if (m->leases[i]->kind == LEASE_BIND && lease_has_device(m->leases[i], devices[k])) {
+                                *ret_device = devices[k];
+                                *ret_busy = m->leases[i];
+                                return -EBUSY;
+                        }
+        }
         *ret_device = devices[0];
         return -ENOENT;
 }
@@ -124,6 +139,16 @@ int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDo
 /* ---- the harness ---- */
 
 static Manager fuzz_manager;
+
+/* What a state journal holds after a restart: a Bind of root's and an Acquire of alice's. */
+static const char *const fuzz_leases[] = {
+        "{\"id\":\"fedcba9876543210fedcba9876543210\",\"kind\":\"bind\",\"phase\":\"active\",\"uid\":0,\"pid\":0,"
+        "\"pidStartTime\":0,\"since\":1,\"restoreOnRelease\":true,\"devices\":[\"0000:00:03.0\"],\"groups\":[1],"
+        "\"moved\":[{\"address\":\"0000:00:03.0\",\"originalDriver\":\"e1000e\",\"originalOverride\":\"\"}]}",
+        "{\"id\":\"0123456789abcdef0123456789abcdef\",\"kind\":\"acquire\",\"phase\":\"active\",\"uid\":1000,\"pid\":4242,"
+        "\"pidStartTime\":7,\"since\":2,\"restoreOnRelease\":false,\"devices\":[\"0000:02:02.0\"],\"groups\":[3],\"moved\":[]}",
+};
+static Lease *fuzz_lease_table[ELEMENTSOF(fuzz_leases)];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         Manager *m = &fuzz_manager;
@@ -133,6 +158,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fuzz_host(&m->topology);
         policy_init_defaults(&m->policy);
         FUZZ_ASSERT(policy_parse_text("fuzz.json", fuzz_policy, strlen(fuzz_policy), &m->policy, &error) == 0);
+        for (size_t i = 0; i < ELEMENTSOF(fuzz_leases); i++) {
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+
+                FUZZ_ASSERT(sd_json_parse(fuzz_leases[i], 0, &v, NULL, NULL) >= 0);
+                FUZZ_ASSERT(lease_from_json(v, &fuzz_lease_table[i]) == 0);
+        }
+        m->leases = fuzz_lease_table;
+        m->n_leases = ELEMENTSOF(fuzz_lease_table);
         FUZZ_ASSERT(manager_varlink_init(m) == 0);
         return 0;
 }

@@ -206,8 +206,8 @@ int lease_from_json(sd_json_variant *v, Lease **ret) {
         l->phase = k;
         if (UNS("uid") >= UINT32_MAX || UNS("pid") > INT32_MAX || UNS("since") == UINT64_MAX || UNS("pidStartTime") == UINT64_MAX)
                 return -EBADMSG;
-        l->uid = UNS("uid");
-        l->pid = UNS("pid");
+        l->uid = (uid_t) UNS("uid");
+        l->pid = (pid_t) UNS("pid");
         l->pid_starttime = UNS("pidStartTime");
         l->since_usec = UNS("since");
         e = sd_json_variant_by_key(v, "restoreOnRelease");

@@ -48,11 +48,11 @@ int manager_reload_policy(Manager *m, char **ret_error) {
         return 0;
 }
 
-int info_build(Manager *m, sd_json_variant **ret) {
+int info_build(Manager *m, bool full, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *policy = NULL, *switches = NULL;
         int r;
 
-        r = query_policy(&m->policy, NULL, &policy);
+        r = query_policy(&m->policy, NULL, full, &policy);
         if (r < 0)
                 return r;
         r = query_switches(&m->topology.switches, &switches);
@@ -134,6 +134,18 @@ int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDo
         }
         *ret_device = devices[0];
         return -ENOENT;
+}
+
+Lease *broker_find_lease(Manager *m, const char *id) {
+        for (size_t i = 0; i < m->n_leases; i++)
+                if (strcmp(m->leases[i]->id, id) == 0)
+                        return m->leases[i];
+        return NULL;
+}
+
+/* The fixed leases are never ended here. */
+int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
+        return -EBUSY;
 }
 
 /* ---- the harness ---- */

@@ -106,12 +106,12 @@ static int cmp_nh(const void *a, const void *b) {
 
 static NetLink *find_link(NetState *s, int ifindex) {
         NetLink key = { .ifindex = ifindex };
-        return ifindex > 0 ? bsearch(&key, s->links, s->n_links, sizeof(NetLink), cmp_link) : NULL;
+        return ifindex > 0 && s->n_links > 0 ? bsearch(&key, s->links, s->n_links, sizeof(NetLink), cmp_link) : NULL;
 }
 
 static const Nexthop *find_nh(NetState *s, uint32_t id) {
         Nexthop key = { .id = id };
-        return bsearch(&key, s->nhs, s->n_nhs, sizeof(Nexthop), cmp_nh);
+        return s->n_nhs > 0 ? bsearch(&key, s->nhs, s->n_nhs, sizeof(Nexthop), cmp_nh) : NULL;
 }
 
 static bool rta_u32(const struct rtattr *a, uint32_t *ret) {
@@ -296,7 +296,8 @@ static int net_collect(NetState *s) {
         r = rtnl_dump(RTM_GETLINK, on_link, s);
         if (r < 0)
                 return r;
-        qsort(s->links, s->n_links, sizeof(NetLink), cmp_link);
+        if (s->n_links > 0)
+                qsort(s->links, s->n_links, sizeof(NetLink), cmp_link);
         for (size_t i = 1; i < s->n_links; i++)
                 if (s->links[i].ifindex == s->links[i - 1].ifindex)
                         return -EAGAIN;
@@ -307,7 +308,8 @@ static int net_collect(NetState *s) {
                 r = 0;
         if (r < 0)
                 return r;
-        qsort(s->nhs, s->n_nhs, sizeof(Nexthop), cmp_nh);
+        if (s->n_nhs > 0)
+                qsort(s->nhs, s->n_nhs, sizeof(Nexthop), cmp_nh);
 
         r = rtnl_dump(RTM_GETADDR, on_addr, s);
         if (r < 0)

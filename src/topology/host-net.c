@@ -11,7 +11,6 @@
 #include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <sys/socket.h>
 
 #include "host-use-internal.h"
 #include "log.h"

@@ -688,8 +688,10 @@ static const HostCheck host_checks[] = {
           "backs a mounted file system", "unmount it first or pick another device",
           "backs no mounted file system" },
         { "routed-interface", HOST_USE_ROUTED_IFACE, offsetof(Policy, protect_routed_interfaces), "routedInterfaces",
-          "has a network interface with an address or a route", "take the interface down first or pick another device",
-          "has no network interface with an address or a route" },
+          "carries a network interface the host uses",
+          "remove the addresses and routes from it and from any bridge, bond or VLAN above it, "
+          "or end the network namespace that holds it, or pick another device",
+          "carries no network interface the host uses (no address or route on it or on a bridge, bond or VLAN above it)" },
         { "boot-console", HOST_USE_BOOT_CONSOLE, offsetof(Policy, protect_boot_console), "bootConsole",
           "is the boot VGA device with the console on it", "move the console to another device first or pick another device",
           "is not the boot console" },

@@ -767,7 +767,7 @@ static void test_host_use(void **state) {
         f->devices[D_E1000E].host_use_detail = (char *) "enp0s3 10.0.2.15/24, default route";
         evaluate(f, DEVICES(A_E1000E), &root, &v);
         assert_false(v.allowed);
-        expect(&v, "routed-interface", A_E1000E, false, "(enp0s3 10.0.2.15/24, default route); take the interface down");
+        expect(&v, "routed-interface", A_E1000E, false, "(enp0s3 10.0.2.15/24, default route); remove the addresses and routes");
         verdict_done(&v);
 
         /* a protect flag off relaxes exactly its own check */

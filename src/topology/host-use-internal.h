@@ -10,6 +10,7 @@ struct udev_device;
 
 /* Mark the PCI device above d (if any) as used by the host for "what". */
 void host_use_mark(Topology *t, struct udev_device *d, HostUse use, const char *what);
+void host_use_mark_pci(PciDevice *p, HostUse use, const char *what);
 
 int host_use_apply_storage(struct udev *udev, Topology *t);
 int host_use_apply_net(struct udev *udev, Topology *t);

@@ -17,13 +17,17 @@
 void host_use_mark(Topology *t, struct udev_device *d, HostUse use, const char *what) {
         struct udev_device *pci = udev_device_get_parent_with_subsystem_devtype(d, "pci", NULL);
         PciDevice *p;
-        size_t l;
 
         if (!pci)
                 return;
         p = (PciDevice *) topology_find_device(t, udev_device_get_sysname(pci));
-        if (!p)
-                return;
+        if (p)
+                host_use_mark_pci(p, use, what);
+}
+
+void host_use_mark_pci(PciDevice *p, HostUse use, const char *what) {
+        size_t l;
+
         p->host_use |= use;
 
         /* Keep the first few reasons; enough for a person to recognise the device. */

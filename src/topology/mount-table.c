@@ -178,7 +178,7 @@ int mount_table_read(MountTable *mt) {
 
                 if (!all_digits(de->d_name) || strlen(de->d_name) > 9)
                         continue;
-                if (++n_pids > PIDS_MAX || n_seen >= NAMESPACES_MAX || total > MOUNTINFO_TOTAL_MAX) {
+                if (++n_pids > PIDS_MAX || total > MOUNTINFO_TOTAL_MAX) {
                         mt->incomplete = true;
                         break;
                 }
@@ -194,6 +194,10 @@ int mount_table_read(MountTable *mt) {
                         dup = strcmp(seen[i], ns) == 0;
                 if (dup)
                         continue;
+                if (n_seen >= NAMESPACES_MAX) {
+                        mt->incomplete = true;
+                        break;
+                }
 
                 r = read_namespace(mt, de->d_name, atoi(de->d_name) == 1 ? 0 : atoi(de->d_name), &total);
                 if (r == -ENOENT || r == -ESRCH)

@@ -678,15 +678,17 @@ typedef struct HostCheck {
         HostUse bit;
         size_t protect;                 /* offset of the bool in Policy */
         const char *key;                /* the protect key that relaxes it */
-        const char *in_use;             /* "backs a mounted file system" */
+        const char *in_use;             /* "backs storage the host uses" */
         const char *fix;
         const char *not_in_use;
 } HostCheck;
 
 static const HostCheck host_checks[] = {
         { "root-storage", HOST_USE_ROOT_STORAGE, offsetof(Policy, protect_root_storage), "rootStorage",
-          "backs a mounted file system", "unmount it first or pick another device",
-          "backs no mounted file system" },
+          /* Mounts of every namespace, swap, held volumes, loop backing files; where the disks
+           * of one cannot be resolved every storage controller counts, and the detail says so. */
+          "backs storage the host uses", "unmount it, swapoff it or deactivate its volumes first, or pick another device",
+          "backs no mount, swap area or volume in use" },
         { "routed-interface", HOST_USE_ROUTED_IFACE, offsetof(Policy, protect_routed_interfaces), "routedInterfaces",
           "carries a network interface the host uses",
           "remove the addresses and routes from it and from any bridge, bond or VLAN above it, "

@@ -73,11 +73,31 @@ int read_one_line_file(const char *path, char **ret) {
         return 0;
 }
 
+const char *proc_root(void) {
+        return test_hook_getenv("VFIOD_TEST_PROC") ?: "/proc";
+}
+
 int read_proc_file(const char *name, size_t max, char **ret) {
         _cleanup_free_ char *path = NULL;
-        const char *dir = test_hook_getenv("VFIOD_TEST_PROC");
 
-        if (asprintf(&path, "%s/%s", dir ?: "/proc", name) < 0)
+        if (asprintf(&path, "%s/%s", proc_root(), name) < 0)
                 return -ENOMEM;
         return read_full_file_bounded(path, max, ret, NULL);
+}
+
+int read_proc_link(const char *name, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        char buf[256];
+        ssize_t n;
+
+        if (asprintf(&path, "%s/%s", proc_root(), name) < 0)
+                return -ENOMEM;
+        n = readlink(path, buf, sizeof buf);
+        if (n < 0)
+                return negative_errno();
+        if ((size_t) n >= sizeof buf)
+                return -ENAMETOOLONG;
+        buf[n] = '\0';
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
 }

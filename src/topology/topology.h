@@ -22,7 +22,7 @@ typedef enum DeviceState {
 
 /* Why the host cannot spare a device. Bits, because one device can be several of these. */
 typedef enum HostUse {
-        HOST_USE_ROOT_STORAGE    = 1 << 0,  /* a mounted file system lives on it (incl. via dm/md/LVM) */
+        HOST_USE_ROOT_STORAGE    = 1 << 0,  /* a mount (any namespace), swap, held volume or loop file lives on it */
         HOST_USE_ROUTED_IFACE    = 1 << 1,  /* one of its network interfaces has an address or a route */
         HOST_USE_BOOT_CONSOLE    = 1 << 2,  /* boot VGA with the console on it */
 } HostUse;

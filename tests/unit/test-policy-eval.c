@@ -753,14 +753,14 @@ static void test_host_use(void **state) {
 
         evaluate(f, DEVICES(A_NVME), &root, &v);
         assert_false(v.allowed);
-        expect(&v, "root-storage", A_NVME, false, A_NVME " backs a mounted file system (/ on nvme0n1p2); unmount it");
+        expect(&v, "root-storage", A_NVME, false, A_NVME " backs storage the host uses (/ on nvme0n1p2); unmount it");
         expect(&v, "routed-interface", A_NVME, true, NULL);
         expect(&v, "boot-console", A_NVME, true, NULL);
         verdict_done(&v);
 
         evaluate(f, DEVICES(A_VGA), &root, &v);
         expect(&v, "boot-console", A_VGA, false, "boot VGA device with the console on it (fbcon on bochs-drm)");
-        expect(&v, "root-storage", A_VGA, true, "backs no mounted file system");
+        expect(&v, "root-storage", A_VGA, true, "backs no mount, swap area or volume in use");
         verdict_done(&v);
 
         f->devices[D_E1000E].host_use = HOST_USE_ROUTED_IFACE;

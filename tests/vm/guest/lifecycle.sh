@@ -76,7 +76,8 @@ as_user dpdk vfiodctl acquire 0000:01:00.0 --exec -- sleep 300 >/dev/null 2>&1 &
 ctl=$!
 check "lease for the second holder" wait_for 20 lease_for 0000:01:00.0
 id=$(leases | jq -r '.leases[0].id')
-kill -9 "$ctl"; wait "$ctl" 2>/dev/null
+# $! is the shell of as_user, not vfiodctl: kill vfiodctl itself.
+kill -9 "$(pgrep -u dpdk -x vfiodctl)"; wait "$ctl" 2>/dev/null
 check "the lease turns orphaned" wait_for 10 lease_in_state "$id" orphaned
 leases | jq -c '.leases[]'
 check "GetInfo answers while orphaned" answers

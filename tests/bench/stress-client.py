@@ -3,7 +3,7 @@
 """The measuring half of tests/bench/stress; runs in the guest as root, vfiod.socket started.
 
     stress-client.py [--clients N] [--monitors N] [--silent N] [--events N]
-                     [--flood-uids N] [--flood-conns N] [--header TEXT]
+                     [--flood-uids N] [--flood-conns N] [--header TEXT] [--pid PID]
 
 1. N concurrent clients (default 1,000), each its own connection with one ListDevices call, all
    connecting at once: once as root (limited only by the total), once spread over 100 uids (10
@@ -56,7 +56,12 @@ def msg(method, params=None, more=False):
     return json.dumps(m).encode() + b"\0"
 
 
+PID = None
+
+
 def daemon_pid():
+    if PID:
+        return PID
     pid = subprocess.run(["systemctl", "show", "-P", "MainPID", "vfiod.service"],
                          capture_output=True, text=True).stdout.strip()
     return int(pid) if pid and pid != "0" else None
@@ -377,7 +382,10 @@ def main():
     ap.add_argument("--flood-uids", type=int, default=32)
     ap.add_argument("--flood-conns", type=int, default=64)
     ap.add_argument("--header", default="vfiod stress")
+    ap.add_argument("--pid", type=int, help="the daemon's pid, when it is not vfiod.service")
     a = ap.parse_args()
+    global PID
+    PID = a.pid
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

@@ -659,8 +659,8 @@ static void deny_measured(Operation *op, const char *code, const char *subject, 
                 };
         }
         op->verdict.allowed = false;
-        journal_denied("acquire", (const char *const *) op->request_devices, &op->manager->topology,
-                       &op->verdict, op->uid, op->pid, sentence);
+        journal_denied(&op->manager->denials, "acquire", (const char *const *) op->request_devices,
+                       &op->manager->topology, &op->verdict, op->uid, op->pid, sentence);
         undo_and_fail(op, ERROR_DENIED, strna(sentence));
 }
 
@@ -815,7 +815,7 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 const Lease *h = broker_lease_holding(m, d->address, d->iommu_group);
                 if (h) {
                         op->busy_lease = h;
-                        journal_denied(operation, op->request.devices, &m->topology, NULL, uid, pid, "in-use");
+                        journal_denied(&m->denials, operation, op->request.devices, &m->topology, NULL, uid, pid, "in-use");
                         fail(op, ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
                         return 0;
                 }
@@ -844,10 +844,19 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
         }
 
         r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        if (r >= 0 && op->verdict.allowed) {
+                /* Allowed on the kept facts; this changes the host, so judge again on facts read
+                 * now (only now: a denied caller must not make us re-read the host per call). */
+                r = manager_refresh_facts_now(m);
+                if (r >= 0) {
+                        verdict_done(&op->verdict);
+                        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+                }
+        }
         if (r < 0)
                 goto fail_errno;
         if (!op->verdict.allowed) {
-                journal_denied(operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
+                journal_denied(&m->denials, operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
                 fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
                 return 0;
         }

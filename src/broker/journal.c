@@ -4,6 +4,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
+#include <time.h>
 
 #include "journal.h"
 #include "macro.h"
@@ -27,7 +28,129 @@ static char *join(const char *const *l, size_t max) {
         return s;
 }
 
-void journal_denied(const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
+static uint64_t now_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void report_suppressed(const DenialKey *k) {
+        sd_journal_send("MESSAGE_ID=" VFIOD_MESSAGE_DENIALS_SUPPRESSED,
+                        "PRIORITY=%d", LOG_WARNING,
+                        "MESSAGE=Suppressed %u identical denials of %s of %s to uid %u (%s) in the last %llu s.",
+                        k->suppressed, k->operation, k->devices, (unsigned) k->uid, k->reasons,
+                        (unsigned long long) (DENIALS_WINDOW_USEC / 1000000),
+                        "VFIOD_OPERATION=%s", k->operation,
+                        "VFIOD_DEVICE=%s", k->devices,
+                        "VFIOD_REASONS=%s", k->reasons,
+                        "VFIOD_CALLER_UID=%u", (unsigned) k->uid,
+                        "VFIOD_SUPPRESSED=%u", k->suppressed,
+                        NULL);
+}
+
+/* Report (if anything was left out) and forget key i. */
+static void key_drop(DenialLimit *l, size_t i) {
+        DenialKey *k = &l->keys[i];
+
+        if (k->suppressed > 0)
+                (l->report ?: report_suppressed)(k);
+        free(k->operation);
+        free(k->devices);
+        free(k->reasons);
+        l->keys[i] = l->keys[--l->n_keys];
+        l->keys[l->n_keys] = (DenialKey) {};
+}
+
+static void arm_timer(DenialLimit *l) {
+        uint64_t next = UINT64_MAX;
+
+        if (!l->timer)
+                return;
+        for (size_t i = 0; i < l->n_keys; i++)
+                if (l->keys[i].suppressed > 0 && l->keys[i].window_end < next)
+                        next = l->keys[i].window_end;
+        if (next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (sd_event_source_set_time(l->timer, next) < 0 ||
+            sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT) < 0)
+                /* The count is then logged with the next denial of any kind, or at exit. */
+                (void) sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+}
+
+void denial_limit_expire(DenialLimit *l, uint64_t now) {
+        for (size_t i = l->n_keys; i > 0; i--)
+                if (l->keys[i - 1].window_end <= now)
+                        key_drop(l, i - 1);
+}
+
+bool denial_limit_admit(DenialLimit *l, uid_t uid, const char *operation, const char *devices,
+                        const char *reasons, uint64_t now) {
+        DenialKey *k;
+
+        denial_limit_expire(l, now);
+        for (size_t i = 0; i < l->n_keys; i++) {
+                k = &l->keys[i];
+                if (k->uid == uid && streq_ptr(k->operation, operation) && streq_ptr(k->devices, devices) &&
+                    streq_ptr(k->reasons, reasons)) {
+                        k->suppressed++;
+                        arm_timer(l);
+                        return false;
+                }
+        }
+
+        if (l->n_keys >= DENIALS_KEYS_MAX) {
+                /* Full: the window that ends first ends now. */
+                size_t oldest = 0;
+                for (size_t i = 1; i < l->n_keys; i++)
+                        if (l->keys[i].window_end < l->keys[oldest].window_end)
+                                oldest = i;
+                key_drop(l, oldest);
+        }
+        k = &l->keys[l->n_keys];
+        *k = (DenialKey) {
+                .uid = uid,
+                .operation = strdup(operation),
+                .devices = strdup(devices),
+                .reasons = strdup(reasons),
+                .window_end = now + DENIALS_WINDOW_USEC,
+        };
+        if (!k->operation || !k->devices || !k->reasons) {
+                free(k->operation);
+                free(k->devices);
+                free(k->reasons);
+                *k = (DenialKey) {};
+                return true;   /* log it rather than lose it */
+        }
+        l->n_keys++;
+        return true;
+}
+
+static int on_window_end(sd_event_source *s, uint64_t usec, void *userdata) {
+        DenialLimit *l = userdata;
+
+        denial_limit_expire(l, now_monotonic());
+        arm_timer(l);
+        return 0;
+}
+
+int denial_limit_start(DenialLimit *l, sd_event *e) {
+        int r;
+
+        r = sd_event_add_time(e, &l->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_window_end, l);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+}
+
+void denial_limit_done(DenialLimit *l) {
+        while (l->n_keys > 0)
+                key_drop(l, l->n_keys - 1);
+        l->timer = sd_event_source_disable_unref(l->timer);
+}
+
+void journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
                     uid_t uid, pid_t pid, const char *extra) {
         _cleanup_free_ char *devs = NULL, *groups = NULL, *reasons = NULL, *why = NULL;
         const char *codes[64] = {};
@@ -44,6 +167,9 @@ void journal_denied(const char *operation, const char *const *devices, const Top
                         codes[n++] = v->checks[i].code;
         }
         reasons = join(codes, ELEMENTSOF(codes));
+        if (l && devs && reasons &&
+            !denial_limit_admit(l, uid, operation, devs, extra ? extra : reasons, now_monotonic()))
+                return;
 
         /* Groups of the devices, for journalctl VFIOD_GROUP=N. */
         groups = calloc(1, 16 * 64);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -37,6 +38,7 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         policy_init_defaults(&m->policy);
+        facts_init(&m->facts);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -57,6 +59,9 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_monitors; i++)
                 sd_varlink_unref(m->monitors[i]);
         sd_varlink_server_unref(m->varlink_server);
+        listener_done(&m->listener);
+        facts_done(&m->facts);
+        denial_limit_done(&m->denials);
         sd_event_source_unref(m->udev_event_source);
         udev_monitor_unref(m->udev_monitor);
         sd_event_source_unref(m->stop_timer);
@@ -71,10 +76,16 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+/* Events a subscriber may leave unread while its socket is full before it is dropped. */
+#define MONITOR_LAG_MAX 64
+
 void manager_broadcast(Manager *m, const char *event, const char *device, const char *driver, int group) {
-        for (size_t i = 0; i < m->n_monitors; i++) {
+        /* Backwards: dropping a subscriber moves the last one into its place. */
+        for (size_t i = m->n_monitors; i > 0; i--) {
+                if (listener_close_if_lagging(m, m->monitors[i - 1], MONITOR_LAG_MAX))
+                        continue;
                 int r = sd_varlink_notifybo(
-                                m->monitors[i],
+                                m->monitors[i - 1],
                                 SD_JSON_BUILD_PAIR_STRING("event", event),
                                 SD_JSON_BUILD_PAIR_CONDITION(!!device, "device", SD_JSON_BUILD_STRING(device)),
                                 SD_JSON_BUILD_PAIR_CONDITION(!!driver, "driver", SD_JSON_BUILD_STRING(driver)),
@@ -95,6 +106,7 @@ static int manager_rescan(Manager *m) {
         /* The switches and host-use marks are facts of the old snapshot; read them again too. */
         topology_done(&m->topology);
         m->topology = t;
+        facts_mark_dirty(&m->facts);
         r = manager_refresh_facts(m);
         manager_broadcast(m, "rescanned", NULL, NULL, -1);
         return r;
@@ -118,6 +130,9 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
         action = udev_device_get_action(d) ?: "change";
 
         r = topology_update_device(&m->topology, d, action);
+        if (r != 0)
+                /* A device came, went or changed: what the host uses must be marked afresh. */
+                facts_mark_dirty(&m->facts);
         if (r < 0)
                 log_warning_errno(r, "Failed to update %s after '%s': %m", udev_device_get_sysname(d), action);
         else if (r > 0) {
@@ -206,10 +221,14 @@ int manager_reload_policy(Manager *m, char **ret_error) {
         return 0;
 }
 
-int manager_refresh_facts(Manager *m) {
+static int read_facts(Manager *m) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         KernelSwitches s;
         int r;
 
+        log_debug("Reading the host's facts (%s).", m->facts.dirty ? "changed" : "aged");
+        /* Until a read succeeds, every decision tries again: partial facts are never kept. */
+        facts_mark_dirty(&m->facts);
         r = kernel_switches_read(&s);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the kernel's switches: %m");
@@ -219,6 +238,18 @@ int manager_refresh_facts(Manager *m) {
         r = host_use_apply(m->udev, &m->topology);
         if (r < 0)
                 return log_error_errno(r, "Failed to find the devices the host uses: %m");
+        facts_read_done(&m->facts, now);
+        return 0;
+}
+
+int manager_refresh_facts(Manager *m) {
+        int r;
+
+        if (facts_stale(&m->facts, now_usec(CLOCK_MONOTONIC))) {
+                r = read_facts(m);
+                if (r < 0)
+                        return r;
+        }
         return broker_mark_holders(m);
 }
 
@@ -240,6 +271,7 @@ int manager_refresh_groups(Manager *m, const char *const *devices) {
                         d = topology_find_device(&m->topology, devices[i]);
                         if (!d)
                                 continue;       /* really not there: the caller says NoSuchDevice */
+                        facts_mark_dirty(&m->facts);    /* a new device has no host-use marks yet */
                 }
                 g = d->iommu_group;
                 if (g < 0)
@@ -253,11 +285,33 @@ int manager_refresh_groups(Manager *m, const char *const *devices) {
                 r = topology_refresh_group(m->udev, &m->topology, g, &changed);
                 if (r < 0)
                         return log_error_errno(r, "Failed to re-read IOMMU group %d: %m", g);
-                if (changed)
+                if (changed) {
+                        facts_mark_dirty(&m->facts);
                         log_warning("IOMMU group %d had changed without an event reaching vfiod; "
                                     "re-read its members from sysfs.", g);
+                }
         }
         return 0;
+}
+
+int manager_refresh_facts_now(Manager *m) {
+        int r;
+
+        r = read_facts(m);
+        if (r < 0)
+                return r;
+        return broker_mark_holders(m);
+}
+
+/* Connections and their pidfds, workers' pipes, the state journal: 1024 fds is not enough. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(errno, "Failed to raise the fd limit to %llu: %m", (unsigned long long) rl.rlim_max);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -346,8 +400,16 @@ int manager_start(Manager *m) {
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return log_error_errno(errno, "Failed to block SIGCHLD: %m");
 
+        raise_fd_limit();
+        r = denial_limit_start(&m->denials, m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the denial rate limit: %m");
+
         /* Subscribe before scanning so no change between the two is missed. */
         r = manager_udev_init(m);
+        if (r < 0)
+                return r;
+        r = facts_start(&m->facts, m->event);
         if (r < 0)
                 return r;
         uint64_t t0, t1;

@@ -4,6 +4,9 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-varlink.h>
 
+#include "facts.h"
+#include "journal.h"
+#include "listener.h"
 #include "policy.h"
 #include "topology.h"
 #include "worker.h"
@@ -31,6 +34,10 @@ typedef struct Manager {
         sd_varlink *monitors[MONITORS_MAX];
         size_t n_monitors;
 
+        Listener listener;            /* accepts connections, accounts them per user */
+        Facts facts;                  /* when the host-use facts must be read again */
+        DenialLimit denials;          /* identical denials logged once per window */
+
         struct Lease **leases;        /* every lease, journalled in VFIOD_STATE_FILE */
         size_t n_leases;
 
@@ -45,11 +52,14 @@ Manager *manager_free(Manager *m);
 int manager_start(Manager *m);
 int manager_run(Manager *m);
 
-/* Re-read the facts that change without uevents (switches, mounts, routes) into the topology;
- * done before each decision. */
+/* Make the facts that change without uevents (switches, mounts, routes) current before a
+ * decision: read them again if a notification said they changed or they are older than
+ * FACTS_MAX_AGE_USEC. */
 int manager_refresh_facts(Manager *m);
 /* Re-read from sysfs the requested devices and the members of their IOMMU groups (decision time). */
 int manager_refresh_groups(Manager *m, const char *const *devices);
+/* Read them now, whatever their age: for a decision that changes the host. */
+int manager_refresh_facts_now(Manager *m);
 /* Load the policy afresh; on failure the previous policy stays and *ret_error says why. */
 int manager_reload_policy(Manager *m, char **ret_error);
 /* Send a Monitor event to every subscriber. */

@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "caller.h"
 #include "info.h"
+#include "listener.h"
 #include "log.h"
 #include "macro.h"
 #include "pci-address.h"
@@ -212,7 +213,7 @@ static int vl_method_monitor(sd_varlink *link, sd_json_variant *parameters,
                 return r;
         if (!(flags & SD_VARLINK_METHOD_MORE))
                 return sd_varlink_error(link, SD_VARLINK_ERROR_EXPECTED_MORE, NULL);
-        if (m->n_monitors >= MONITORS_MAX)
+        if (m->n_monitors >= MONITORS_MAX || !listener_monitor_admit(m, link))
                 return sd_varlink_error_errno(link, -EBUSY);
 
         r = sd_varlink_notifybo(link, SD_JSON_BUILD_PAIR_STRING("event", "ready"));
@@ -225,6 +226,7 @@ static int vl_method_monitor(sd_varlink *link, sd_json_variant *parameters,
 static void on_disconnect(sd_varlink_server *s, sd_varlink *link, void *userdata) {
         Manager *m = userdata;
 
+        listener_forget(m, link);
         for (size_t i = 0; i < m->n_monitors; i++)
                 if (m->monitors[i] == link) {
                         sd_varlink_unref(link);
@@ -777,11 +779,37 @@ static int vl_method_list_leases(sd_varlink *link, sd_json_variant *parameters, 
         return sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_VARIANT("leases", a));
 }
 
+/* Calls a client makes while leaving earlier replies unread (its socket full) before it is
+ * disconnected: sd-varlink would otherwise buffer up to 16 MiB of replies per connection. */
+#define CALL_LAG_MAX 8
+
+/* Every method first checks that the caller reads its replies. */
+#define GUARDED(name)                                                                                  \
+        static int name##_guarded(sd_varlink *link, sd_json_variant *parameters,                      \
+                                  sd_varlink_method_flags_t flags, void *userdata) {                  \
+                if (listener_close_if_lagging(userdata, link, CALL_LAG_MAX))                          \
+                        return 0;                                                                     \
+                return name(link, parameters, flags, userdata);                                       \
+        }
+GUARDED(vl_method_get_info)
+GUARDED(vl_method_list_devices)
+GUARDED(vl_method_list_groups)
+GUARDED(vl_method_explain)
+GUARDED(vl_method_monitor)
+GUARDED(vl_method_reload)
+GUARDED(vl_method_bind)
+GUARDED(vl_method_unbind)
+GUARDED(vl_method_acquire)
+GUARDED(vl_method_release)
+GUARDED(vl_method_list_leases)
+
 int manager_varlink_init(Manager *m) {
         _cleanup_(sd_varlink_server_unrefp) sd_varlink_server *s = NULL;
         int r;
 
-        r = sd_varlink_server_new(&s, SD_VARLINK_SERVER_ACCOUNT_UID | SD_VARLINK_SERVER_INHERIT_USERDATA);
+        /* No SD_VARLINK_SERVER_ACCOUNT_UID: the listener accounts per user itself, charging a user
+         * namespace's uids to its owner, which sd-varlink cannot. */
+        r = sd_varlink_server_new(&s, SD_VARLINK_SERVER_INHERIT_USERDATA);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate varlink server: %m");
 
@@ -797,17 +825,17 @@ int manager_varlink_init(Manager *m) {
 
         r = sd_varlink_server_bind_method_many(
                         s,
-                        "io.vfiod.Broker.GetInfo",     vl_method_get_info,
-                        "io.vfiod.Broker.ListDevices", vl_method_list_devices,
-                        "io.vfiod.Broker.ListGroups",  vl_method_list_groups,
-                        "io.vfiod.Broker.Explain",     vl_method_explain,
-                        "io.vfiod.Broker.Monitor",     vl_method_monitor,
-                        "io.vfiod.Broker.Reload",      vl_method_reload,
-                        "io.vfiod.Broker.Bind",        vl_method_bind,
-                        "io.vfiod.Broker.Unbind",      vl_method_unbind,
-                        "io.vfiod.Broker.Acquire",     vl_method_acquire,
-                        "io.vfiod.Broker.Release",     vl_method_release,
-                        "io.vfiod.Broker.ListLeases",  vl_method_list_leases);
+                        "io.vfiod.Broker.GetInfo",     vl_method_get_info_guarded,
+                        "io.vfiod.Broker.ListDevices", vl_method_list_devices_guarded,
+                        "io.vfiod.Broker.ListGroups",  vl_method_list_groups_guarded,
+                        "io.vfiod.Broker.Explain",     vl_method_explain_guarded,
+                        "io.vfiod.Broker.Monitor",     vl_method_monitor_guarded,
+                        "io.vfiod.Broker.Reload",      vl_method_reload_guarded,
+                        "io.vfiod.Broker.Bind",        vl_method_bind_guarded,
+                        "io.vfiod.Broker.Unbind",      vl_method_unbind_guarded,
+                        "io.vfiod.Broker.Acquire",     vl_method_acquire_guarded,
+                        "io.vfiod.Broker.Release",     vl_method_release_guarded,
+                        "io.vfiod.Broker.ListLeases",  vl_method_list_leases_guarded);
         if (r < 0)
                 return log_error_errno(r, "Failed to bind varlink methods: %m");
 
@@ -815,27 +843,18 @@ int manager_varlink_init(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to bind disconnect handler: %m");
 
-        /* Everyone may connect; bound the damage one user can do by hogging connections. */
-        r = sd_varlink_server_set_connections_per_uid_max(s, 64);
+        /* Everyone may connect; the listener bounds what one user can hold (listener.h). This
+         * is the same global bound, in sd-varlink. */
+        r = sd_varlink_server_set_connections_max(s, CONNECTIONS_TABLE_MAX);
         if (r < 0)
-                return log_error_errno(r, "Failed to set per-user connection limit: %m");
+                return log_error_errno(r, "Failed to set the connection limit: %m");
 
         r = sd_varlink_server_attach_event(s, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach varlink server to event loop: %m");
 
-        r = sd_varlink_server_listen_auto(s);
-        if (r < 0)
-                return log_error_errno(r, "Failed to take over sockets passed in: %m");
-        if (r == 0) {
-                /* Started by hand rather than by vfiod.socket: bind the socket ourselves. */
-                if (mkdir(VFIOD_RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
-                        return log_error_errno(errno, "Failed to create " VFIOD_RUNTIME_DIR ": %m");
-                r = sd_varlink_server_listen_address(s, VFIOD_VARLINK_ADDRESS, 0666);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to listen on " VFIOD_VARLINK_ADDRESS ": %m");
-        }
-
         m->varlink_server = TAKE_PTR(s);
-        return 0;
+        /* We accept ourselves: sd-varlink's accept callback returns accept()'s EMFILE to
+         * sd-event, which then switches the socket off for good. */
+        return listener_start(m);
 }

@@ -111,7 +111,11 @@ int rtnl_dump(uint16_t type, int (*cb)(const struct nlmsghdr *h, void *ud), void
                         continue;
 
                 int left = (int) n;
+                /* The uapi NLMSG_OK() compares the u32 length with an int: fine here, noisy for clang. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
                 for (const struct nlmsghdr *h = (const struct nlmsghdr *) buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+#pragma GCC diagnostic pop
                         int r;
 
                         if (h->nlmsg_seq != RTNL_DUMP_SEQ)

@@ -185,6 +185,10 @@ int topology_update_device(Topology *t, struct udev_device *d, const char *actio
                 new_group = p.iommu_group;
 
                 if (slot) {
+                        /* The host-use marks come from facts read apart from the device (mounts,
+                         * routes, swap): they hold until those facts are read again. */
+                        p.host_use = slot->host_use;
+                        p.host_use_detail = TAKE_PTR(slot->host_use_detail);
                         pci_device_done(slot);
                         *slot = p;
                 } else {

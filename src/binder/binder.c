@@ -605,8 +605,9 @@ static int verify_group_viable(int group, char **ret_error) {
                 if (r < 0)
                         return fail(ret_error, r, "Reading the driver of %s failed: %s", de->d_name, strerror(-r));
                 if (driver[0] && strcmp(driver, VFIO_PCI) != 0 && strcmp(driver, "pci-stub") != 0)
-                        return fail(ret_error, -EBUSY, "%s joined IOMMU group %d and is on %s, so the group would be "
-                                    "half-bound; the group was given back, ask again", de->d_name, group, driver);
+                        return fail(ret_error, -EBUSY, "%s in IOMMU group %d is still on %s, so the group would be "
+                                    "half-bound (a member left out, or one that joined after the decision); "
+                                    "the group was given back", de->d_name, group, driver);
         }
         if (errno != 0)
                 return fail(ret_error, negative_errno(), "Listing IOMMU group %d after binding failed: %m", group);

@@ -16,8 +16,8 @@ iommu_fn=$(basename "$(dirname "$(dirname "$(readlink -f /sys/class/iommu/ivhd0)
 check "the AMD-Vi function $iommu_fn is listed" bash -c "varlinkctl call $BROKER $B.ListDevices '{}' | jq -e '.devices[] | select(.address==\"$iommu_fn\")'"
 out=$(call Explain "{\"device\":\"$iommu_fn\"}" 2>&1)
 check_jq "... and explained, not NoSuchDevice" '.checks | length > 0' "$out"
-modprobe vfio-pci
-out=$(timeout -s INT 15 vfiodctl --json acquire 0000:00:03.0 2>/dev/null | head -c 100000)
+out=$(timeout -s INT 15 vfiodctl --json acquire 0000:00:03.0 2>/tmp/acquire.err | head -c 100000)
+cat /tmp/acquire.err
 echo "$out" | jq -c '.containers'
 measured=$(jq '.containers[0].apertureBits' <<<"$out")
 check_jq "Acquire works behind AMD-Vi" '.containers | length == 1' "$out"

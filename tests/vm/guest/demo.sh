@@ -26,7 +26,6 @@ echo '{"rules":[{"name":"dpdk-nic","match":{"address":"0000:01:00.0"},"allow":{"
     >/etc/vfiod/policy.d/50-demo.json
 cat /etc/vfiod/policy.d/50-demo.json
 run vfiodctl reload
-modprobe vfio-pci
 say "setpriv --reuid=dpdk ... vfiodctl acquire 0000:01:00.0 --exec -- vfio-dma-check"
 setpriv --reuid=dpdk --regid=dpdk --init-groups vfiodctl acquire 0000:01:00.0 --exec -- \
     sh -c 'echo "  LISTEN_FDNAMES=$LISTEN_FDNAMES"; vfiodctl leases; exec /usr/libexec/vfiod-tests/vfio-dma-check'

@@ -16,7 +16,6 @@ mkdir -p /etc/vfiod/policy.d
 cat >/etc/vfiod/policy.d/50-test.json <<'JSON'
 { "rules": [ { "name": "dpdk-nic", "match": { "address": "0000:01:00.0" }, "allow": { "users": ["dpdk"] } } ] }
 JSON
-modprobe vfio-pci
 systemctl start vfiod.socket
 before=$(host_state)
 

@@ -12,7 +12,6 @@ host_state() { for d in /sys/bus/pci/devices/*; do echo "$(basename "$d") $(driv
 check "booted with intremap=nosid" grep -qw "intremap=nosid" /proc/cmdline
 check "the kernel still uses remapping irq chips" grep -q " IR-" /proc/interrupts
 systemctl start vfiod.socket
-modprobe vfio-pci
 out=$(call GetInfo)
 check_eq "GetInfo reports the switch" true "$(jq '.switches.intremapNoSid' <<<"$out")"
 check_eq "... and what the irq chips say" remapping "$(jq -r '.switches.msiIsolation' <<<"$out")"

@@ -44,7 +44,6 @@ cat >/etc/vfiod/policy.d/50-test.json <<'JSON'
 }
 JSON
 systemctl start vfiod.socket
-modprobe vfio-pci
 before=$(host_state)
 
 # --- the measured scenario: the command backgrounds a child that keeps the fds and exits at once

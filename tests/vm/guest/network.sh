@@ -29,7 +29,6 @@ refused() {
 }
 
 systemctl start vfiod.socket
-modprobe vfio-pci
 # The first call starts the daemon (socket activation); on a loaded TCG host that can be slow.
 for _ in $(seq 60); do call GetInfo >/dev/null 2>&1 && break; sleep 2; done
 a=$(ifname $A) c=$(ifname $C)

@@ -36,7 +36,6 @@ check "an 82576 PF (8086:10c9) is there" test -n "$PF"
 echo "# PF $PF on $(driver "$PF"), sriov_totalvfs $(cat "/sys/bus/pci/devices/$PF/sriov_totalvfs")"
 check_eq "the PF is on igb" igb "$(driver "$PF")"
 
-modprobe vfio-pci
 systemctl start vfiod.socket
 echo 2 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
 udevadm settle   # the VF netdevs get their final names

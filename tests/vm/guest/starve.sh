@@ -216,7 +216,6 @@ elif cmd == "calls":
 PY
 S="python3 /tmp/starve.py"
 
-modprobe vfio-pci
 systemctl start vfiod.socket
 check "vfiod answers" answers 60
 pid=$(systemctl show -P MainPID vfiod.service)

@@ -36,7 +36,6 @@ check_eq "scratch disks where expected" "$SWAP $BTR $LVM" \
     "$(for d in $swapdev $btrdev $lvmdev; do basename "$(readlink -f "/sys/class/block/${d#/dev/}/device/..")"; done | xargs)"
 
 systemctl start vfiod.socket
-modprobe vfio-pci
 for d in $SWAP $BTR $LVM; do check_eq "$d unused at first: passes" "" "$(failed $d)"; done
 check_eq "the root disk is still protected" root-storage "$(failed 0000:00:06.0)"
 

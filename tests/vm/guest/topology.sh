@@ -34,7 +34,6 @@ else
 fi
 
 # Acquire is refused the same way, before anything is bound.
-modprobe vfio-pci
 err=$(call Acquire '{"devices":["0000:00:03.0"],"minApertureBits":50}' 2>&1)
 check "Acquire asking 50 bits -> Denied aperture-too-small" grep -q "aperture-too-small" <<<"$err"
 if [ "$width" -lt 40 ]; then

@@ -19,7 +19,6 @@ mkdir -p /etc/vfiod/policy.d
 echo '{"platform":{"requireInterruptRemapping":false}}' >/etc/vfiod/policy.d/50-virtio.json
 call Reload >/dev/null
 check_eq "GetInfo says what the policy relaxes" '["no-interrupt-remapping"]' "$(call GetInfo | jq -c '.policy.relaxed')"
-modprobe vfio-pci
 # The kernel itself refuses a type1 container on an IOMMU without MSI isolation: vfiod says why
 # and gives the device back.
 err=$(vfiodctl acquire 0000:00:03.0 --exec -- true 2>&1)

@@ -39,6 +39,8 @@ start() {
     answers 30
 }
 stop() { kill "$daemon"; wait 2>/dev/null; }
+# On a failure, the daemon's own words (sanitizer reports included) go with it.
+trap 'kill $daemon 2>/dev/null; [ "$_checks_failed" -gt 0 ] && tail -n 40 "$tmp/log"; rm -rf "$tmp"' EXIT
 
 # --- F5: 16 uids x 80 connections, a denied Acquire on each (each connection also caches a pidfd)
 check "daemon up" start
@@ -51,11 +53,18 @@ check_jq "the daemon's fds stay bounded" '.daemon_fds_held < 600' "$out"
 check "a new client is answered afterwards" answers 10
 
 # --- F5: accept() fails with EMFILE; the socket must not stay off.
-prlimit --pid "$daemon" --nofile=48:48
-out=$($S flood "$daemon" 21000 8 16 GetInfo '{}' 15)
-echo "# flood at 48 fds: $out"
-check "a new client is answered after accept() failed with EMFILE" answers 10
-check "the failure was logged" grep -q "Failed to accept a connection: Too many open files" "$tmp/log"
+# Not under ASan: there libsanitizer's open_memstream interceptor CHECK-fails ("h.created()") inside
+# libsystemd's sd_json_variant_format during this flood and aborts the daemon (seen 2026-11-28); the
+# plain build, which tools/dev test also runs, checks it.
+if ldd "$vfiod" | grep -q libasan; then
+    echo "# skipped under ASan: the EMFILE flood (libsanitizer's open_memstream interceptor aborts; the plain build runs it)"
+else
+    prlimit --pid "$daemon" --nofile=48:48
+    out=$($S flood "$daemon" 21000 8 16 GetInfo '{}' 15)
+    echo "# flood at 48 fds: $out"
+    check "a new client is answered after accept() failed with EMFILE" answers 10
+    check "the failure was logged" grep -q "Failed to accept a connection: Too many open files" "$tmp/log"
+fi
 stop
 
 # --- F13: with the real /proc (notifications), no re-read per call ...

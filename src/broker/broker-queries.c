@@ -11,35 +11,6 @@
 #include "macro.h"
 #include "query.h"
 
-void device_list_done(DeviceList *l) {
-        free(l->buf);
-        free(l->list);
-        *l = (DeviceList) {};
-}
-
-int device_list_parse(const char *const *in, size_t n, DeviceList *ret) {
-        _cleanup_(device_list_done) DeviceList l = {};
-
-        if (n == 0 || n > REQUEST_DEVICES_MAX)
-                return -EINVAL;
-        l.buf = calloc(n, sizeof(*l.buf));
-        l.list = calloc(n + 1, sizeof(char *));
-        if (!l.buf || !l.list)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                if (!in[i] || pci_address_normalize(in[i], l.buf[i]) < 0)
-                        return -EINVAL;
-                for (size_t j = 0; j < i; j++)
-                        if (strcmp(l.buf[j], l.buf[i]) == 0)
-                                return -EINVAL;
-                l.list[i] = l.buf[i];
-        }
-        l.n = n;
-        *ret = l;
-        l = (DeviceList) {};
-        return 0;
-}
-
 int broker_get_info(Broker *b, const CallerInfo *caller, sd_json_variant **ret) {
         int r;
 

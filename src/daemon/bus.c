@@ -160,6 +160,65 @@ static int bus_devices(sd_bus_message *m, DeviceList *ret, sd_bus_error *error) 
         return r;
 }
 
+/* Acquire's arguments after the devices: minApertureBits, iovaRanges. */
+static int read_acquire_args(sd_bus_message *m, uint32_t *ret_min_bits, IovaRange iova[static IOVA_RANGES_MAX],
+                             size_t *ret_n_iova, sd_bus_error *error) {
+        size_t n_iova = 0;
+        int r;
+
+        r = sd_bus_message_read(m, "u", ret_min_bits);
+        if (r < 0)
+                return r;
+        if (*ret_min_bits > 64)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "minApertureBits: 0 to 64 expected");
+        r = sd_bus_message_enter_container(m, 'a', "(tt)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                uint64_t start, end;
+
+                r = sd_bus_message_read(m, "(tt)", &start, &end);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (n_iova >= IOVA_RANGES_MAX || end < start)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "iovaRanges: at most %d ranges, each start <= end", IOVA_RANGES_MAX);
+                iova[n_iova++] = (IovaRange) { .start = start, .end = end };
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        *ret_n_iova = n_iova;
+        return 0;
+}
+
+/* Explain's uid: -1 for the caller. */
+static int read_explain_uid(sd_bus_message *m, uid_t *ret, sd_bus_error *error) {
+        int64_t uid;
+        int r;
+
+        r = sd_bus_message_read(m, "x", &uid);
+        if (r < 0)
+                return r;
+        if (uid < -1 || uid >= (int64_t) UINT32_MAX)
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "uid: -1 (yourself) or a uid expected");
+        *ret = uid < 0 ? (uid_t) -1 : (uid_t) uid;
+        return 0;
+}
+
+static int read_lease_id(sd_bus_message *m, const char **ret, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(m, "s", ret);
+        if (r < 0)
+                return r;
+        if (!lease_id_is_valid(*ret))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "leaseId: 32 lowercase hex digits expected");
+        return 0;
+}
+
 static int method_get_info(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_(bus_caller_done) BusCaller c = {};
@@ -200,21 +259,19 @@ static int method_explain(sd_bus_message *m, void *userdata, sd_bus_error *error
         _cleanup_(bus_caller_done) BusCaller c = {};
         Manager *manager = userdata;
         const char *missing = NULL;
-        int64_t uid;
+        uid_t uid = (uid_t) -1;
         int r;
 
         r = bus_devices(m, &devices, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "x", &uid);
+        r = read_explain_uid(m, &uid, error);
         if (r < 0)
                 return r;
-        if (uid < -1 || uid >= (int64_t) UINT32_MAX)
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "uid: -1 (yourself) or a uid expected");
         r = identify(m, &c, error);
         if (r < 0)
                 return r;
-        r = broker_explain(manager->broker, &c.info, devices.list, uid < 0 ? (uid_t) -1 : (uid_t) uid, &v, &missing);
+        r = broker_explain(manager->broker, &c.info, devices.list, uid, &v, &missing);
         if (r == -ENXIO)
                 return sd_bus_error_setf(error, BROKER_ERROR_NO_SUCH_DEVICE, "no PCI device %s", missing);
         return reply_json(m, r, v, error);
@@ -444,28 +501,7 @@ static int bus_request(sd_bus_message *m, Manager *manager, LeaseKind kind, sd_b
         if (r < 0)
                 return r;
         if (kind == LEASE_ACQUIRE) {
-                r = sd_bus_message_read(m, "u", &min_bits);
-                if (r < 0)
-                        return r;
-                if (min_bits > 64)
-                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "minApertureBits: 0 to 64 expected");
-                r = sd_bus_message_enter_container(m, 'a', "(tt)");
-                if (r < 0)
-                        return r;
-                for (;;) {
-                        uint64_t start, end;
-
-                        r = sd_bus_message_read(m, "(tt)", &start, &end);
-                        if (r < 0)
-                                return r;
-                        if (r == 0)
-                                break;
-                        if (n_iova >= IOVA_RANGES_MAX || end < start)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "iovaRanges: at most %d ranges, each start <= end", IOVA_RANGES_MAX);
-                        iova[n_iova++] = (IovaRange) { .start = start, .end = end };
-                }
-                r = sd_bus_message_exit_container(m);
+                r = read_acquire_args(m, &min_bits, iova, &n_iova, error);
                 if (r < 0)
                         return r;
         }
@@ -516,11 +552,9 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
         const char *id;
         int r;
 
-        r = sd_bus_message_read(m, "s", &id);
+        r = read_lease_id(m, &id, error);
         if (r < 0)
                 return r;
-        if (!lease_id_is_valid(id))
-                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "leaseId: 32 lowercase hex digits expected");
         r = identify(m, &c, error);
         if (r < 0)
                 return r;

@@ -546,20 +546,18 @@ static void on_end_done(Broker *b, Operation *op, void *userdata) {
         operation_free(op);
 }
 
-static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* Release (id) or Unbind (devices): the broker answers through on_end_done(), which owns the
+ * reference from then on. */
+static int end_call(sd_bus_message *m, Manager *manager, const char *id, const char *const *devices, sd_bus_error *error) {
         _cleanup_(bus_caller_done) BusCaller c = {};
-        Manager *manager = userdata;
-        const char *id;
         int r;
 
-        r = read_lease_id(m, &id, error);
-        if (r < 0)
-                return r;
         r = identify(m, &c, error);
         if (r < 0)
                 return r;
         sd_bus_message_ref(m);
-        r = broker_release(manager->broker, &c.info, id, on_end_done, m);
+        r = id ? broker_release(manager->broker, &c.info, id, on_end_done, m)
+               : broker_unbind(manager->broker, &c.info, devices, on_end_done, m);
         if (r < 0) {
                 sd_bus_message_unref(m);
                 return r;
@@ -567,25 +565,24 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 1;
 }
 
+static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *id;
+        int r;
+
+        r = read_lease_id(m, &id, error);
+        if (r < 0)
+                return r;
+        return end_call(m, userdata, id, NULL, error);
+}
+
 static int method_unbind(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(device_list_done) DeviceList devices = {};
-        _cleanup_(bus_caller_done) BusCaller c = {};
-        Manager *manager = userdata;
         int r;
 
         r = bus_devices(m, &devices, error);
         if (r < 0)
                 return r;
-        r = identify(m, &c, error);
-        if (r < 0)
-                return r;
-        sd_bus_message_ref(m);
-        r = broker_unbind(manager->broker, &c.info, devices.list, on_end_done, m);
-        if (r < 0) {
-                sd_bus_message_unref(m);
-                return r;
-        }
-        return 1;
+        return end_call(m, userdata, NULL, devices.list, error);
 }
 
 #define EVENT_SIGNAL(name) SD_BUS_SIGNAL_WITH_NAMES(name, "ssi", SD_BUS_PARAM(device) SD_BUS_PARAM(driver) SD_BUS_PARAM(iommuGroup), 0)

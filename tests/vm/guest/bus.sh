@@ -15,14 +15,14 @@ bcall() { busctl --json=short call "$N" "$P" "$N" "$@"; }
 driver() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null || echo none; }
 host_state() { for d in /sys/bus/pci/devices/*; do echo "$(basename "$d") $(driver "$(basename "$d")")"; done; }
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }
-# pycall METHOD PYTHON-ARGS: call through dbus-python; prints "OK" and the reply, or the error
-# name and then its message.
-pycall() {
-    python3 - "$@" <<'PY'
-import ast, json, sys
+# pycall METHOD PYTHON-ARGS: call through dbus-python (any user may run it); prints "OK" and the
+# reply, or the error name and then its message. The arguments are a Python expression of this
+# script's own making.
+cat >/tmp/pycall.py <<'PY'
+import json, sys
 import dbus
 o = dbus.Interface(dbus.SystemBus().get_object("io.vfiod.Broker1", "/io/vfiod/Broker1"), "io.vfiod.Broker1")
-args = ast.literal_eval(sys.argv[2]) if len(sys.argv) > 2 else ()
+args = eval(sys.argv[2]) if len(sys.argv) > 2 else ()
 try:
     r = getattr(o, sys.argv[1])(*args)
     print("OK")
@@ -31,7 +31,8 @@ except dbus.exceptions.DBusException as e:
     print(e.get_dbus_name())
     print(e.get_dbus_message())
 PY
-}
+chmod 644 /tmp/pycall.py
+pycall() { python3 /tmp/pycall.py "$@"; }
 
 useradd --system --no-create-home --user-group dpdk
 useradd --system --no-create-home --user-group mallory
@@ -90,13 +91,22 @@ mon=$!
 sleep 1
 
 # --- an unprivileged user allowed by policy acquires over D-Bus; the fds work; the device comes back
-out=$(as_user dpdk "$T/bus-acquire.py" 0000:01:00.0 -- sh -c '
+# The holder runs in the background until /tmp/go appears, so that others can ask meanwhile.
+rm -f /tmp/holder.pid /tmp/go /tmp/asked
+as_user dpdk "$T/bus-acquire.py" 0000:01:00.0 -- sh -c '
     echo $$ >/tmp/holder.pid
     varlinkctl call '"$BROKER"' '"$B"'.ListLeases "{}" >/tmp/leases-vl.json
     busctl --json=short call '"$N $P $N"' ListLeases >/tmp/leases-bus.json
     '"$T"'/bus-acquire.py 0000:01:00.0 -- true 2>/tmp/second.err
-    setpriv --reuid=mallory --regid=mallory --clear-groups '"$T"'/bus-acquire.py 0000:01:00.0 -- true 2>/tmp/mallory-busy.err
-    exec '"$T"'/vfio-dma-check' 2>&1)
+    touch /tmp/asked
+    for i in $(seq 100); do [ -e /tmp/go ] && break; sleep 0.1; done
+    exec '"$T"'/vfio-dma-check' >/tmp/holder.out 2>&1 &
+holder=$!
+for i in $(seq 300); do [ -e /tmp/asked ] && break; sleep 0.1; done
+as_user mallory "$T/bus-acquire.py" 0000:01:00.0 -- true 2>/tmp/mallory-busy.err
+touch /tmp/go
+wait "$holder"
+out=$(cat /tmp/holder.out)
 echo "$out"
 line=$(grep '^{' <<<"$out" | tail -n1)
 check_eq "dpdk mapped 2 MiB through the container fd from D-Bus" 2097152 "$(jq -r '.mapped' <<<"$line")"
@@ -125,7 +135,7 @@ check "signal Denied (mallory's try)" grep -q "member=Denied" /tmp/signals.txt
 check_eq "host exactly as before" "$before" "$(host_state)"
 
 # --- refusals: the right error names, the reason codes, the host unchanged
-r=$(as_user mallory pycall Acquire '(["0000:01:00.0"], 0, [])')
+r=$(as_user mallory python3 /tmp/pycall.py Acquire '(["0000:01:00.0"], 0, [])')
 echo "$r"
 check_eq "mallory: Denied" "$B.Denied" "$(head -n1 <<<"$r")"
 check "... with the not-authorized code and its sentence" grep -qE '^not-authorized: ' <<<"$r"
@@ -133,7 +143,7 @@ r=$(pycall Bind '(["0000:02:01.0"],)')
 echo "$r"
 check_eq "one e1000 of the bridge group: Denied" "$B.Denied" "$(head -n1 <<<"$r")"
 check "... partial-group" grep -qE '^partial-group: ' <<<"$r"
-r=$(as_user dpdk pycall Reload)
+r=$(as_user dpdk python3 /tmp/pycall.py Reload)
 check_eq "unprivileged Reload on the bus: AccessDenied" org.freedesktop.DBus.Error.AccessDenied "$(head -n1 <<<"$r")"
 r=$(as_user dpdk varlinkctl call "$BROKER" "$B.Reload" '{}' 2>&1)
 check "... and on varlink: PermissionDenied, the same refusal" grep -q PermissionDenied <<<"$r"

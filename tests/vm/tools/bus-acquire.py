@@ -61,7 +61,8 @@ def main(argv):
     fds, names = [], []
     for i, (fd, group_ids, ranges, page_sizes, dma_avail, bits) in enumerate(containers):
         fds.append(fd.take())
-        names.append("vfio-container" if i == 0 else "vfio-container.%d" % i)
+        # As vfiodctl names them: several containers are told apart by their lowest group.
+        names.append("vfio-container" if len(containers) == 1 else "vfio-container.%d" % min(group_ids))
         print("container: groups=%s ranges=%d pageSizes=0x%x dmaAvail=%d apertureBits=%d"
               % (list(map(int, group_ids)), len(ranges), page_sizes, dma_avail, bits), file=sys.stderr)
     for group, fd in groups:
@@ -69,7 +70,8 @@ def main(argv):
         names.append("vfio-group.%d" % group)
     for device, fd in devices:
         fds.append(fd.take())
-        names.append("vfio-device.%s" % device)
+        # ':' separates names in $LISTEN_FDNAMES: 0000:01:00.0 becomes 0000-01-00.0, as in vfiodctl.
+        names.append("vfio-device.%s" % str(device).replace(":", "-"))
 
     # Place them at 3, 4, ...: first out of the way, then down (no dup2 overwrites one not placed).
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + len(fds)) for fd in fds]

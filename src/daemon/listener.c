@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,24 +244,25 @@ void listener_forget(Manager *m, sd_varlink *link) {
 
 bool listener_close_if_lagging(Manager *m, sd_varlink *link, unsigned max) {
         Connection *c = find_connection(listener(m), link);
-        int fd, queued = 0, sndbuf = 0;
-        socklen_t len = sizeof(sndbuf);
+        struct pollfd p = { .events = POLLOUT };
+        int queued = 0;
 
         if (!c)
                 return false;
-        fd = sd_varlink_get_fd(link);
-        if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) < 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0)
+        p.fd = sd_varlink_get_fd(link);
+        if (p.fd < 0 || poll(&p, 1, 0) < 0)
                 return false;
-        /* Past half the socket's buffer the kernel soon stops taking more, and sd-varlink then
-         * buffers in our memory, up to 16 MiB per connection. */
-        if (queued < sndbuf / 2) {
+        /* Not writable: sd-varlink writes only when the kernel says it may (for AF_UNIX that is
+         * once the peer has left less than a quarter of the send buffer unread), and until then
+         * it buffers in our memory, up to 16 MiB per connection. */
+        if (p.revents & POLLOUT) {
                 c->lagging = 0;
                 return false;
         }
         if (++c->lagging < max)
                 return false;
 
+        (void) ioctl(p.fd, SIOCOUTQ, &queued);
         log_info("Disconnecting a client of uid %u that leaves what it is sent unread (%d bytes queued).",
                  (unsigned) c->uid, queued);
         (void) sd_varlink_close(link);

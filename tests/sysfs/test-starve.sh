@@ -35,7 +35,9 @@ start() {
     rm -rf /run/vfiod
     (ulimit -Sn 1024; exec "$here/run-fixture" "$fixture" -- env "$@" "$vfiod") 2>>"$tmp/log" &
     for _ in $(seq 200); do [ -S "$BROKER" ] && break; sleep 0.1; done
-    daemon=$(pgrep -n -f "^$vfiod\$")
+    # Ours is the one in this mount namespace (other sysfs tests run theirs in parallel).
+    daemon=$(for p in $(pgrep -f "^$vfiod\$"); do
+                 [ "$(readlink /proc/$p/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] && echo "$p"; done | tail -n 1)
     answers 30
 }
 stop() { kill "$daemon"; wait 2>/dev/null; }

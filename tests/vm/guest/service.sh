@@ -65,8 +65,8 @@ JSON
     score=$(sed -n 's/.*Overall exposure level for vfiod.service: \([0-9.]*\).*/\1/p' <<<"$out")
     echo "# exposure: $score"
     check "systemd-analyze security vfiod.service <= 2.0 (got '$score')" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
-    check "vfiod runs with CAP_NET_ADMIN only" bash -c \
-        "grep -q '^CapBnd:	0000000000001000$' /proc/\$(systemctl show -P MainPID vfiod)/status"
+    check "vfiod runs with CAP_NET_ADMIN and CAP_SYS_PTRACE only" bash -c \
+        "grep -q '^CapBnd:	0000000000081000$' /proc/\$(systemctl show -P MainPID vfiod)/status"
     check "libvirtd is ordered after vfiod" bash -c "systemctl show -P After libvirtd.service | grep -qw vfiod.service"
     ;;
 2)

@@ -19,13 +19,6 @@
 #include "pci-device.h"
 #include "strv.h"
 
-#define ERROR_DENIED "io.vfiod.Broker.Denied"
-#define ERROR_BUSY "io.vfiod.Broker.Busy"
-#define ERROR_BIND_FAILED "io.vfiod.Broker.BindFailed"
-#define ERROR_TIMEOUT "io.vfiod.Broker.Timeout"
-#define ERROR_NOT_SUPPORTED "io.vfiod.Broker.NotSupported"
-#define ERROR_NO_SUCH_DEVICE "io.vfiod.Broker.NoSuchDevice"
-#define ERROR_SYSTEM "io.systemd.System"
 
 /* Per-device bound for the binder (unbind, probe, /dev/vfio/N); the worker's limit is per step. */
 #define BINDER_TIMEOUT_USEC (10ULL * 1000 * 1000)
@@ -58,7 +51,7 @@ void operation_free(Operation *op) {
 }
 
 static void complete(Operation *op) {
-        op->done(op->manager, op, op->userdata);
+        op->done(op->broker, op, op->userdata);
 }
 
 static void fail(Operation *op, const char *error_id, const char *device, const char *fmt, ...) _printf_(4, 5);
@@ -77,46 +70,46 @@ static void fail(Operation *op, const char *error_id, const char *device, const 
 
 /* ---- the lease table and its journal ---- */
 
-Lease *broker_find_lease(Manager *m, const char *id) {
-        for (size_t i = 0; i < m->n_leases; i++)
-                if (strcmp(m->leases[i]->id, id) == 0)
-                        return m->leases[i];
+Lease *broker_find_lease(Broker *b, const char *id) {
+        for (size_t i = 0; i < b->n_leases; i++)
+                if (strcmp(b->leases[i]->id, id) == 0)
+                        return b->leases[i];
         return NULL;
 }
 
-const Lease *broker_lease_holding(Manager *m, const char *address, int group) {
-        for (size_t i = 0; i < m->n_leases; i++)
-                if ((address && lease_has_device(m->leases[i], address)) || (group >= 0 && lease_has_group(m->leases[i], group)))
-                        return m->leases[i];
+const Lease *broker_lease_holding(Broker *b, const char *address, int group) {
+        for (size_t i = 0; i < b->n_leases; i++)
+                if ((address && lease_has_device(b->leases[i], address)) || (group >= 0 && lease_has_group(b->leases[i], group)))
+                        return b->leases[i];
         return NULL;
 }
 
-static int lease_add(Manager *m, Lease *l) {
+static int lease_add(Broker *b, Lease *l) {
         Lease **n;
 
-        if (m->n_leases >= LEASES_MAX)
+        if (b->n_leases >= LEASES_MAX)
                 return -E2BIG;
-        n = reallocarray(m->leases, m->n_leases + 1, sizeof(Lease *));
+        n = reallocarray(b->leases, b->n_leases + 1, sizeof(Lease *));
         if (!n)
                 return -ENOMEM;
-        m->leases = n;
-        m->leases[m->n_leases++] = l;
-        l->manager = m;
+        b->leases = n;
+        b->leases[b->n_leases++] = l;
+        l->broker = b;
         return 0;
 }
 
-static void lease_remove(Manager *m, Lease *l) {
-        for (size_t i = 0; i < m->n_leases; i++)
-                if (m->leases[i] == l) {
-                        memmove(m->leases + i, m->leases + i + 1, (m->n_leases - i - 1) * sizeof(Lease *));
-                        m->n_leases--;
+static void lease_remove(Broker *b, Lease *l) {
+        for (size_t i = 0; i < b->n_leases; i++)
+                if (b->leases[i] == l) {
+                        memmove(b->leases + i, b->leases + i + 1, (b->n_leases - i - 1) * sizeof(Lease *));
+                        b->n_leases--;
                         break;
                 }
         lease_free(l);
 }
 
 /* Written before every kernel change and after it: temp file, fsync, rename, fsync of the directory. */
-int broker_save_state(Manager *m) {
+int broker_save_state(Broker *b) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *leases = NULL, *v = NULL;
         _cleanup_free_ char *text = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
@@ -127,10 +120,10 @@ int broker_save_state(Manager *m) {
         r = sd_json_variant_new_array(&leases, NULL, 0);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < m->n_leases; i++) {
+        for (size_t i = 0; i < b->n_leases; i++) {
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *l = NULL;
 
-                r = lease_to_json(m->leases[i], &l);
+                r = lease_to_json(b->leases[i], &l);
                 if (r < 0)
                         return r;
                 r = sd_json_variant_append_array(&leases, l);
@@ -159,15 +152,15 @@ int broker_save_state(Manager *m) {
         return 0;
 }
 
-int broker_mark_holders(Manager *m) {
-        Topology *t = &m->topology;
+int broker_mark_holders(Broker *b) {
+        Topology *t = &b->topology;
 
         for (size_t i = 0; i < t->n_devices; i++) {
                 free(t->devices[i].held_by);
                 t->devices[i].held_by = NULL;
         }
-        for (size_t i = 0; i < m->n_leases; i++) {
-                const Lease *l = m->leases[i];
+        for (size_t i = 0; i < b->n_leases; i++) {
+                const Lease *l = b->leases[i];
 
                 for (size_t gi = 0; gi < l->n_groups; gi++) {
                         const IommuGroup *g = topology_find_group(t, l->groups[gi]);
@@ -188,17 +181,17 @@ int broker_mark_holders(Manager *m) {
 /* ---- ending leases ---- */
 
 typedef struct EndCtx {
-        Manager *manager;
+        Broker *broker;
         Lease *lease;
         OperationDone done;
         void *userdata;
         Worker *worker;
 } EndCtx;
 
-static void schedule_retry(Manager *m, Lease *l);
+static void schedule_retry(Broker *b, Lease *l);
 
 /* Tell whoever asked for the end how it went. lease: set when it cannot end yet (orphaned). */
-static void end_report(Manager *m, OperationDone done, void *userdata, int r, const char *message, const Lease *busy) {
+static void end_report(Broker *b, OperationDone done, void *userdata, int r, const char *message, const Lease *busy) {
         Operation *op;
 
         if (!done)
@@ -206,26 +199,27 @@ static void end_report(Manager *m, OperationDone done, void *userdata, int r, co
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return;
-        op->manager = m;
+        op->broker = b;
         if (busy) {
-                op->error_id = ERROR_BUSY;
+                op->error_id = BROKER_ERROR_BUSY;
                 op->error_device = strdup(busy->devices[0]);
                 strcpy(op->busy_lease_id, busy->id);
                 op->busy_uid = busy->uid;
+                op->busy_pid = busy->pid;
                 if (asprintf(&op->message, "lease %s cannot end yet: the VFIO fds of its devices are still open "
                              "elsewhere (in a process its holder started or passed them to); it ends, and the "
                              "devices are given back, as soon as they are closed", busy->id) < 0)
                         op->message = NULL;
         } else if (r < 0) {
-                op->error_id = r == -ETIMEDOUT ? ERROR_TIMEOUT : ERROR_BIND_FAILED;
+                op->error_id = r == -ETIMEDOUT ? BROKER_ERROR_TIMEOUT : BROKER_ERROR_BIND_FAILED;
                 op->message = strdup(message ?: strerror(-r));
         }
-        done(m, op, userdata);
+        done(b, op, userdata);
         operation_free(op);
 }
 
 static void end_finish(EndCtx *c, int r, const char *message) {
-        Manager *m = c->manager;
+        Broker *b = c->broker;
 
         for (size_t i = 0; i < c->lease->n_moved; i++)
                 if (r >= 0)
@@ -239,18 +233,18 @@ static void end_finish(EndCtx *c, int r, const char *message) {
                 journal_lease(VFIOD_MESSAGE_BIND_FAILED, c->lease, message ?: "restore failed; will retry");
                 c->lease->busy = false;
                 if (++c->lease->restore_failures < RESTORE_TRIES_MAX)
-                        schedule_retry(m, c->lease);
+                        schedule_retry(b, c->lease);
                 else
                         log_error("Lease %s: %u restores failed in a row; no more tries until a Release or the next start.",
                                   c->lease->id, c->lease->restore_failures);
         } else {
                 journal_lease(VFIOD_MESSAGE_LEASE_END, c->lease, "ended");
-                manager_broadcast(m, "released", c->lease->devices[0], NULL, c->lease->n_groups > 0 ? c->lease->groups[0] : -1);
-                lease_remove(m, c->lease);
-                (void) broker_save_state(m);
+                broker_emit(b, "released", c->lease->devices[0], NULL, c->lease->n_groups > 0 ? c->lease->groups[0] : -1);
+                lease_remove(b, c->lease);
+                (void) broker_save_state(b);
         }
 
-        end_report(m, c->done, c->userdata, r, message, NULL);
+        end_report(b, c->done, c->userdata, r, message, NULL);
         worker_free(c->worker);
         free(c);
 }
@@ -290,25 +284,25 @@ static bool lease_groups_open(const Lease *l) {
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
 
-static void schedule_retry(Manager *m, Lease *l) {
+static void schedule_retry(Broker *b, Lease *l) {
         int r;
 
         if (l->retry_source)
                 return;
         l->retry_usec = l->retry_usec == 0 ? RETRY_FIRST_USEC :
                         l->retry_usec * 2 > RETRY_MAX_USEC ? RETRY_MAX_USEC : l->retry_usec * 2;
-        r = sd_event_add_time_relative(m->event, &l->retry_source, CLOCK_MONOTONIC, l->retry_usec, 0, on_retry, l);
+        r = sd_event_add_time_relative(b->event, &l->retry_source, CLOCK_MONOTONIC, l->retry_usec, 0, on_retry, l);
         if (r < 0)
                 log_error_errno(r, "Failed to schedule ending lease %s again; the next start does: %m", l->id);
 }
 
 /* End the lease, or try again later: a holder's exit, a failed bind or restore must never be lost. */
-static void end_lease_or_retry(Manager *m, Lease *l) {
-        int r = broker_end_lease(m, l, NULL, NULL);
+static void end_lease_or_retry(Broker *b, Lease *l) {
+        int r = broker_end_lease(b, l, NULL, NULL);
 
         if (r < 0) {
                 log_warning_errno(r, "Cannot end lease %s now, will try again: %m", l->id);
-                schedule_retry(m, l);
+                schedule_retry(b, l);
         }
 }
 
@@ -316,42 +310,42 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Lease *l = userdata;
 
         l->retry_source = sd_event_source_disable_unref(l->retry_source);
-        end_lease_or_retry(l->manager, l);
+        end_lease_or_retry(l->broker, l);
         return 0;
 }
 
 /* Addresses and group ids are reused after a hot-unplug: a device that is not the one this
  * lease moved is not "given back" (that would unbind someone else's device); journal and skip. */
-static void drop_replaced_devices(Manager *m, Lease *l) {
+static void drop_replaced_devices(Broker *b, Lease *l) {
         size_t k = 0;
 
         for (size_t i = 0; i < l->n_moved; i++) {
-                const BindDevice *b = &l->moved[i];
-                const PciDevice *d = b->vendor != 0 ? topology_find_device(&m->topology, b->address) : NULL;
+                const BindDevice *bd = &l->moved[i];
+                const PciDevice *d = bd->vendor != 0 ? topology_find_device(&b->topology, bd->address) : NULL;
 
-                if (d && (d->vendor != b->vendor || d->device != b->device || d->iommu_group != b->group)) {
+                if (d && (d->vendor != bd->vendor || d->device != bd->device || d->iommu_group != bd->group)) {
                         _cleanup_free_ char *what = NULL;
 
                         log_warning("Lease %s: %s is now %04x:%04x in group %d, not the %04x:%04x in group %d it moved; not restoring it.",
-                                    l->id, b->address, d->vendor, d->device, d->iommu_group, b->vendor, b->device, b->group);
+                                    l->id, bd->address, d->vendor, d->device, d->iommu_group, bd->vendor, bd->device, bd->group);
                         if (asprintf(&what, "replaced since it was moved (%04x:%04x in group %d, was %04x:%04x in group %d); not restored",
-                                     d->vendor, d->device, d->iommu_group, b->vendor, b->device, b->group) >= 0)
-                                journal_device(VFIOD_MESSAGE_BIND_FAILED, b->address, d->iommu_group, d->driver, what);
+                                     d->vendor, d->device, d->iommu_group, bd->vendor, bd->device, bd->group) >= 0)
+                                journal_device(VFIOD_MESSAGE_BIND_FAILED, bd->address, d->iommu_group, d->driver, what);
                         continue;
                 }
-                l->moved[k++] = *b;
+                l->moved[k++] = *bd;
         }
         l->n_moved = k;
 }
 
-int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
+int broker_end_lease(Broker *b, Lease *l, OperationDone done, void *userdata) {
         EndCtx *c;
         int r;
 
         if (l->busy)
                 return -EBUSY;
         /* Never two workers on one lease: one given up on may still be in the kernel. */
-        if (worker_set_has_tag(&m->workers, l->id))
+        if (worker_set_has_tag(&b->workers, l->id))
                 return -EBUSY;
 
         l->pidfd_source = sd_event_source_disable_unref(l->pidfd_source);
@@ -364,23 +358,23 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
                 if (!l->orphaned)
                         log_info("Lease %s: its VFIO fds are still open elsewhere; it ends when they are closed.", l->id);
                 l->orphaned = true;
-                schedule_retry(m, l);
-                end_report(m, done, userdata, 0, NULL, l);
+                schedule_retry(b, l);
+                end_report(b, done, userdata, 0, NULL, l);
                 return 0;
         }
         if (l->orphaned)
                 log_info("Lease %s: its VFIO fds are closed; ending it.", l->id);
         l->orphaned = false;
 
-        drop_replaced_devices(m, l);
+        drop_replaced_devices(b, l);
         c = calloc(1, sizeof(EndCtx));
         if (!c)
                 return -ENOMEM;
-        *c = (EndCtx) { .manager = m, .lease = l, .done = done, .userdata = userdata };
+        *c = (EndCtx) { .broker = b, .lease = l, .done = done, .userdata = userdata };
 
         l->busy = true;
         l->phase = LEASE_PHASE_RESTORING;
-        r = broker_save_state(m);
+        r = broker_save_state(b);
         if (r < 0) {
                 l->busy = false;
                 free(c);
@@ -398,7 +392,7 @@ int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
                 free(c);
                 return -ENOMEM;
         }
-        r = worker_start(&m->workers, l->id, WORKER_RESTORE, l->moved, groups, l->n_moved, BINDER_TIMEOUT_USEC,
+        r = worker_start(&b->workers, l->id, WORKER_RESTORE, l->moved, groups, l->n_moved, BINDER_TIMEOUT_USEC,
                          on_end_worker, on_end_progress, c, &c->worker);
         free(groups);
         if (r < 0) {
@@ -430,19 +424,58 @@ static int on_holder_exit(sd_event_source *s, int fd, uint32_t revents, void *us
         if (l->busy)
                 return 0;
         log_info("Holder %d of lease %s is gone; ending the lease.", (int) l->pid, l->id);
-        end_lease_or_retry(l->manager, l);
+        end_lease_or_retry(l->broker, l);
         return 0;
 }
 
-static int watch_holder(Manager *m, Lease *l, int pidfd) {
+static int watch_holder(Broker *b, Lease *l, int pidfd) {
         l->pidfd = pidfd;
         /* A pidfd polls readable when the process exits. */
-        return sd_event_add_io(m->event, &l->pidfd_source, pidfd, EPOLLIN, on_holder_exit, l);
+        return sd_event_add_io(b->event, &l->pidfd_source, pidfd, EPOLLIN, on_holder_exit, l);
+}
+
+typedef struct EndLater {
+        Broker *broker;
+        char id[LEASE_ID_STRLEN + 1];
+} EndLater;
+
+static int on_end_later(sd_event_source *s, void *userdata) {
+        EndLater *e = userdata;
+        Lease *l = broker_find_lease(e->broker, e->id);
+
+        if (l && !l->busy && broker_end_lease(e->broker, l, NULL, NULL) < 0)
+                log_error("Failed to end lease %s; its holder's exit or a restart ends it.", e->id);
+        sd_event_source_unref(s);
+        return 0;
+}
+
+/* The broker still uses the lease after done returns: end it from the event loop. */
+void broker_end_lease_later(Broker *b, const char *id) {
+        sd_event_source *s = NULL;
+        EndLater *e;
+        int r;
+
+        e = calloc(1, sizeof(EndLater));
+        if (!e) {
+                log_error("Out of memory; lease %s ends with its holder or at the next start.", id);
+                return;
+        }
+        *e = (EndLater) { .broker = b };
+        strcpy(e->id, id);
+        r = sd_event_add_defer(b->event, &s, on_end_later, e);
+        if (r < 0) {
+                free(e);
+                log_error_errno(r, "Failed to schedule the end of lease %s (%m); it ends with its holder or at the next start.", id);
+                return;
+        }
+        (void) sd_event_source_set_destroy_callback(s, free);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        /* on_end_later() drops the source, and with it e */
 }
 
 /* ---- Release and Unbind: several lease ends, one answer ---- */
 
-static void on_part_done(Manager *m, Operation *part, void *userdata) {
+static void on_part_done(Broker *b, Operation *part, void *userdata) {
         Operation *op = userdata;
 
         if (part->error_id && !op->error_id) {
@@ -451,6 +484,7 @@ static void on_part_done(Manager *m, Operation *part, void *userdata) {
                 op->error_device = part->error_device ? strdup(part->error_device) : NULL;
                 strcpy(op->busy_lease_id, part->busy_lease_id);
                 op->busy_uid = part->busy_uid;
+                op->busy_pid = part->busy_pid;
         }
         if (--op->pending == 0)
                 complete(op);
@@ -460,14 +494,14 @@ static bool may_end(uid_t uid, const Lease *l) {
         return uid == 0 || uid == l->uid;
 }
 
-static int end_leases(Manager *m, Lease **leases, size_t n, OperationDone done, void *userdata) {
+static int end_leases(Broker *b, Lease **leases, size_t n, OperationDone done, void *userdata) {
         Operation *op;
         int r;
 
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return -ENOMEM;
-        *op = (Operation) { .manager = m, .done = done, .userdata = userdata, .pending = n + 1 };
+        *op = (Operation) { .broker = b, .done = done, .userdata = userdata, .pending = n + 1 };
         for (size_t k = 0; k < n; k++)
                 for (size_t i = 0; i < leases[k]->n_devices; i++) {
                         r = strv_push_n(&op->request_devices, &op->n_request_devices, leases[k]->devices[i]);
@@ -477,32 +511,61 @@ static int end_leases(Manager *m, Lease **leases, size_t n, OperationDone done, 
                         }
                 }
         for (size_t k = 0; k < n; k++) {
-                r = broker_end_lease(m, leases[k], on_part_done, op);
+                r = broker_end_lease(b, leases[k], on_part_done, op);
                 if (r < 0) {
-                        Operation part = { .error_id = ERROR_BIND_FAILED, .message = (char *) "cannot start giving the devices back" };
-                        on_part_done(m, &part, op);
+                        Operation part = { .error_id = BROKER_ERROR_BIND_FAILED, .message = (char *) "cannot start giving the devices back" };
+                        on_part_done(b, &part, op);
                 }
         }
         /* The extra count holds the answer until every end was started. */
         Operation none = {};
-        on_part_done(m, &none, op);
+        on_part_done(b, &none, op);
         return 0;
 }
 
-int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy) {
-        Lease *l = broker_find_lease(m, id);
+/* An answer that needs no lease end: NoSuchLease, a Busy, a device not bound by the caller. */
+static int end_refused(Broker *b, uid_t uid, const char *error_id, const char *device, const Lease *busy,
+                       const char *lease_id, OperationDone done, void *userdata, const char *fmt, ...) _printf_(9, 10);
+static int end_refused(Broker *b, uid_t uid, const char *error_id, const char *device, const Lease *busy,
+                       const char *lease_id, OperationDone done, void *userdata, const char *fmt, ...) {
+        Operation *op;
+        va_list ap;
 
-        if (!l || !may_end(uid, l))
-                return -ENOENT;
-        if (l->busy) {
-                *ret_busy = l;
-                return -EBUSY;
+        op = calloc(1, sizeof(Operation));
+        if (!op)
+                return -ENOMEM;
+        *op = (Operation) { .broker = b, .uid = uid, .error_id = error_id, .done = done, .userdata = userdata };
+        if (device && !(op->error_device = strdup(device))) {
+                operation_free(op);
+                return -ENOMEM;
         }
-        return end_leases(m, &l, 1, done, userdata);
+        if (busy) {
+                strcpy(op->busy_lease_id, busy->id);
+                op->busy_uid = busy->uid;
+                op->busy_pid = busy->pid;
+        } else if (strcmp(error_id, BROKER_ERROR_NO_SUCH_LEASE) == 0)
+                strcpy(op->busy_lease_id, lease_id);
+        va_start(ap, fmt);
+        if (vasprintf(&op->message, fmt, ap) < 0)
+                op->message = NULL;
+        va_end(ap);
+        complete(op);
+        return 0;
 }
 
-int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
-                  const char **ret_device, const Lease **ret_busy) {
+int broker_release(Broker *b, const CallerInfo *caller, const char *id, OperationDone done, void *userdata) {
+        Lease *l = broker_find_lease(b, id);
+
+        if (!l || !may_end(caller->uid, l))
+                return end_refused(b, caller->uid, BROKER_ERROR_NO_SUCH_LEASE, NULL, NULL, id, done, userdata,
+                                   "no lease %s of yours", id);
+        if (l->busy)
+                return end_refused(b, caller->uid, BROKER_ERROR_BUSY, l->devices[0], l, NULL, done, userdata,
+                                   "lease %s is being set up or given back; try again when that is done", l->id);
+        return end_leases(b, &l, 1, done, userdata);
+}
+
+int broker_unbind(Broker *b, const CallerInfo *caller, const char *const *devices, OperationDone done, void *userdata) {
         Lease *ends[LEASE_DEVICES_MAX];
         size_t n = 0;
 
@@ -510,18 +573,15 @@ int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDo
                 Lease *l = NULL;
                 bool seen = false;
 
-                for (size_t k = 0; k < m->n_leases && !l; k++)
-                        if (m->leases[k]->kind == LEASE_BIND && lease_has_device(m->leases[k], devices[i]))
-                                l = m->leases[k];
-                if (!l || !may_end(uid, l)) {
-                        *ret_device = devices[i];
-                        return -ENOENT;
-                }
-                if (l->busy) {
-                        *ret_device = devices[i];
-                        *ret_busy = l;
-                        return -EBUSY;
-                }
+                for (size_t k = 0; k < b->n_leases && !l; k++)
+                        if (b->leases[k]->kind == LEASE_BIND && lease_has_device(b->leases[k], devices[i]))
+                                l = b->leases[k];
+                if (!l || !may_end(caller->uid, l))
+                        return end_refused(b, caller->uid, BROKER_ERROR_BIND_FAILED, devices[i], NULL, NULL, done, userdata,
+                                           "not bound by a Bind of yours; nothing to give back");
+                if (l->busy)
+                        return end_refused(b, caller->uid, BROKER_ERROR_BUSY, devices[i], l, NULL, done, userdata,
+                                           "lease %s is being set up or given back; try again when that is done", l->id);
                 for (size_t k = 0; k < n; k++)
                         seen = seen || ends[k] == l;
                 if (!seen) {
@@ -530,13 +590,13 @@ int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDo
                         ends[n++] = l;
                 }
         }
-        return end_leases(m, ends, n, done, userdata);
+        return end_leases(b, ends, n, done, userdata);
 }
 
 /* ---- Bind and Acquire ---- */
 
 static int open_containers(Operation *op, char **ret_error) {
-        Manager *m = op->manager;
+        Broker *b = op->broker;
         Lease *l = op->lease;
         unsigned widths[LEASE_DEVICES_MAX];
         int r;
@@ -551,10 +611,10 @@ static int open_containers(Operation *op, char **ret_error) {
         /* With mixedApertures=split, groups behind units of different widths get containers of
          * their own, so a narrow unit does not shrink what the wide one can map. */
         for (size_t i = 0; i < l->n_groups; i++) {
-                const IommuGroup *g = topology_find_group(&m->topology, l->groups[i]);
-                const PciDevice *d = g && g->n_members > 0 ? topology_find_device(&m->topology, g->members[0]) : NULL;
-                const IommuUnit *u = d ? topology_find_unit(&m->topology, d->iommu_unit) : NULL;
-                widths[i] = m->policy.mixed_apertures == MIXED_APERTURES_SPLIT && u ? u->address_width : 0;
+                const IommuGroup *g = topology_find_group(&b->topology, l->groups[i]);
+                const PciDevice *d = g && g->n_members > 0 ? topology_find_device(&b->topology, g->members[0]) : NULL;
+                const IommuUnit *u = d ? topology_find_unit(&b->topology, d->iommu_unit) : NULL;
+                widths[i] = b->policy.mixed_apertures == MIXED_APERTURES_SPLIT && u ? u->address_width : 0;
         }
         for (size_t i = 0; i < l->n_groups; i++) {
                 int ids[LEASE_DEVICES_MAX];
@@ -575,7 +635,7 @@ static int open_containers(Operation *op, char **ret_error) {
         }
 
         for (size_t i = 0; i < op->n_request_devices; i++) {
-                const PciDevice *d = topology_find_device(&m->topology, op->request_devices[i]);
+                const PciDevice *d = topology_find_device(&b->topology, op->request_devices[i]);
                 int gfd = -EBADF;
 
                 for (size_t c = 0; d && c < op->n_containers && gfd < 0; c++)
@@ -597,7 +657,7 @@ static int open_containers(Operation *op, char **ret_error) {
 
 /* The width the kernel really gives must cover what the policy and the caller need. */
 static bool measured_aperture_ok(Operation *op, char **ret_error) {
-        unsigned need = op->manager->policy.min_aperture_bits;
+        unsigned need = op->broker->policy.min_aperture_bits;
 
         if (op->request.min_aperture_bits > need)
                 need = op->request.min_aperture_bits;
@@ -629,7 +689,7 @@ static bool measured_aperture_ok(Operation *op, char **ret_error) {
 }
 
 static void undo_and_fail(Operation *op, const char *error_id, const char *message) {
-        Manager *m = op->manager;
+        Broker *b = op->broker;
         Lease *l = op->lease;
 
         /* Close every VFIO fd first: vfio-pci's unbind waits until the last one is gone. */
@@ -643,7 +703,7 @@ static void undo_and_fail(Operation *op, const char *error_id, const char *messa
                 }
         op->lease = NULL;
         l->busy = false;
-        end_lease_or_retry(m, l);
+        end_lease_or_retry(b, l);
         fail(op, error_id, NULL, "%s", message);
 }
 
@@ -659,9 +719,10 @@ static void deny_measured(Operation *op, const char *code, const char *subject, 
                 };
         }
         op->verdict.allowed = false;
-        journal_denied(&op->manager->denials, "acquire", (const char *const *) op->request_devices,
-                       &op->manager->topology, &op->verdict, op->uid, op->pid, sentence);
-        undo_and_fail(op, ERROR_DENIED, strna(sentence));
+        journal_denied(&op->broker->denials, "acquire", (const char *const *) op->request_devices,
+                       &op->broker->topology, &op->verdict, op->uid, op->pid, sentence);
+        broker_emit(op->broker, "denied", op->request_devices[0], NULL, -1);
+        undo_and_fail(op, BROKER_ERROR_DENIED, strna(sentence));
 }
 
 static void bound(Operation *op) {
@@ -677,24 +738,24 @@ static void bound(Operation *op) {
                         return deny_measured(op, "no-interrupt-remapping", "kernel", error);
                 if (r < 0) {
                         journal_lease(VFIOD_MESSAGE_BIND_FAILED, l, error ?: strerror(-r));
-                        return undo_and_fail(op, r == -EOPNOTSUPP ? ERROR_NOT_SUPPORTED : ERROR_BIND_FAILED,
+                        return undo_and_fail(op, r == -EOPNOTSUPP ? BROKER_ERROR_NOT_SUPPORTED : BROKER_ERROR_BIND_FAILED,
                                              error ?: strerror(-r));
                 }
                 if (!measured_aperture_ok(op, &error))
                         return deny_measured(op, "aperture-too-small", "container", error);
         }
 
-        Manager *m = op->manager;
+        Broker *b = op->broker;
 
         l->busy = false;
         journal_lease(VFIOD_MESSAGE_LEASE_START, l, "started");
-        manager_broadcast(m, "leased", l->devices[0], NULL, l->groups[0]);
+        broker_emit(b, "leased", l->devices[0], NULL, l->groups[0]);
         complete(op);   /* frees op */
 
         /* The holder may have gone while we were binding: its pidfd says so, a zombie included. */
         if (l->kind == LEASE_ACQUIRE && holder_gone(l)) {
                 log_info("Holder %d of lease %s exited while it was being set up; ending the lease.", (int) l->pid, l->id);
-                end_lease_or_retry(m, l);
+                end_lease_or_retry(b, l);
         }
 }
 
@@ -707,13 +768,13 @@ static void on_bind_worker(Worker *w, int r, const char *message, void *userdata
                 /* The binder rolled back; a timeout leaves the state unknown, so restore anyway. */
                 op->lease = NULL;
                 l->busy = false;
-                end_lease_or_retry(op->manager, l);
-                return fail(op, r == -ETIMEDOUT ? ERROR_TIMEOUT : r == -EOPNOTSUPP ? ERROR_NOT_SUPPORTED : ERROR_BIND_FAILED,
+                end_lease_or_retry(op->broker, l);
+                return fail(op, r == -ETIMEDOUT ? BROKER_ERROR_TIMEOUT : r == -EOPNOTSUPP ? BROKER_ERROR_NOT_SUPPORTED : BROKER_ERROR_BIND_FAILED,
                             NULL, "%s", message ?: strerror(-r));
         }
 
         l->phase = LEASE_PHASE_ACTIVE;
-        if (broker_save_state(op->manager) < 0)
+        if (broker_save_state(op->broker) < 0)
                 log_warning("Failed to journal lease %s as active; it will be undone at the next start.", l->id);
         for (size_t i = 0; i < l->n_moved; i++)
                 journal_device(VFIOD_MESSAGE_BOUND, l->moved[i].address, -1, "vfio-pci", "moved to vfio-pci");
@@ -738,7 +799,7 @@ static int read_numvfs(const Operation *op, const PciDevice *pf, unsigned *ret) 
         if (r < 0)
                 return r;
         for (size_t i = 0; *ret > 0 && i < op->n_request_devices; i++) {
-                const PciDevice *d = topology_find_device(&op->manager->topology, op->request_devices[i]);
+                const PciDevice *d = topology_find_device(&op->broker->topology, op->request_devices[i]);
                 if (d && d->physfn && strcmp(d->physfn, pf->address) == 0)
                         requested++;
         }
@@ -751,20 +812,41 @@ static void on_bind_progress(Worker *w, size_t done, size_t total, void *userdat
         log_info("Lease %s: %zu of %zu IOMMU group(s) on vfio-pci.", op->lease->id, done, total);
 }
 
-static int restore_on_release_for(const Manager *m, const Verdict *v) {
-        for (size_t i = 0; v->rule && i < m->policy.n_rules; i++)
-                if (strcmp(m->policy.rules[i].name, v->rule) == 0)
-                        return m->policy.rules[i].restore_on_release;
+static int restore_on_release_for(const Broker *b, const Verdict *v) {
+        for (size_t i = 0; v->rule && i < b->policy.n_rules; i++)
+                if (strcmp(b->policy.rules[i].name, v->rule) == 0)
+                        return b->policy.rules[i].restore_on_release;
         return true;
 }
 
-int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, pid_t pid, int pidfd,
-                   const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,
-                   OperationDone done, void *userdata) {
-        _cleanup_close_ int pidfd_owned = pidfd;
+/* The refusal for a caller in another user namespace: a Denied like any other, with its check. */
+static void deny_userns(Operation *op, int userns) {
+        const char *sentence = userns > 0
+                ? "the caller runs in a user namespace other than the host's, whose ids its creator chose; "
+                  "ask from the host's user namespace"
+                : "cannot tell the caller's user namespace; ask again from a process that stays alive until the reply";
+        Check *c = calloc(1, sizeof(Check));
+
+        if (userns < 0)
+                log_debug_errno(userns, "Failed to read the caller's user namespace: %m");
+        if (c) {
+                *c = (Check) { .code = "user-namespace", .passed = false,
+                               .subject = strdup("caller"), .sentence = strdup(sentence) };
+                op->verdict.checks = c;
+                op->verdict.n_checks = 1;
+        }
+        fail(op, BROKER_ERROR_DENIED, NULL, "%s", sentence);
+}
+
+int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req, OperationDone done, void *userdata) {
+        _cleanup_close_ int pidfd_owned = -EBADF;
         _cleanup_(lease_freep) Lease *l = NULL;
         _cleanup_free_ int *moved_groups = NULL;
+        LeaseKind kind = req->kind;
         const char *operation = kind == LEASE_ACQUIRE ? "acquire" : "bind";
+        uid_t uid = caller->uid;
+        pid_t pid = caller->pid;
+        size_t n_iova = req->n_iova;
         size_t cap = 0;
         Operation *op;
         int r;
@@ -772,51 +854,83 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return -ENOMEM;
-        *op = (Operation) { .manager = m, .kind = kind, .uid = uid, .pid = pid, .done = done, .userdata = userdata };
-        for (size_t i = 0; devices[i]; i++) {
-                r = strv_push_n(&op->request_devices, &op->n_request_devices, devices[i]);
-                if (r < 0)
-                        goto fail_errno;
+        *op = (Operation) { .broker = b, .kind = kind, .uid = uid, .pid = pid, .done = done, .userdata = userdata };
+        for (size_t i = 0; req->devices[i]; i++) {
+                r = strv_push_n(&op->request_devices, &op->n_request_devices, req->devices[i]);
+                if (r < 0) {
+                        operation_free(op);
+                        return r;
+                }
         }
         if (n_iova > 0) {
                 op->iova = calloc(n_iova, sizeof(IovaRange));
                 if (!op->iova) {
-                        r = -ENOMEM;
-                        goto fail_errno;
+                        operation_free(op);
+                        return -ENOMEM;
                 }
-                memcpy(op->iova, iova, n_iova * sizeof(IovaRange));
+                memcpy(op->iova, req->iova, n_iova * sizeof(IovaRange));
         }
         op->request = (Request) {
                 .devices = (const char *const *) op->request_devices,
-                .min_aperture_bits = min_aperture_bits,
+                .min_aperture_bits = req->min_aperture_bits,
                 .iova_ranges = op->iova,
                 .n_iova_ranges = n_iova,
                 .persistent = kind == LEASE_BIND,
         };
 
+        /* A caller in a user namespace presents whichever of its subordinate ids it likes: no Bind
+         * or Acquire from there (and when it cannot be told, none either). Queries stay open. */
+        if (caller->userns != 0) {
+                deny_userns(op, caller->userns);
+                return 0;
+        }
+        /* An Acquire lease lives as long as the caller's process, known by the pidfd the kernel
+         * gave the front-end. A pid number could be reused, so without a pidfd there is no lease. */
+        if (kind == LEASE_ACQUIRE) {
+                pidfd_owned = caller->pidfd >= 0 ? fcntl(caller->pidfd, F_DUPFD_CLOEXEC, 3) : -EBADF;
+                if (pidfd_owned < 0) {
+                        log_warning("Refusing Acquire from pid %d: no pidfd for the caller.", (int) pid);
+                        fail(op, BROKER_ERROR_NOT_SUPPORTED, NULL,
+                             "vfiod cannot pin the calling process: there is no pidfd for this caller (SO_PEERPIDFD "
+                             "needs Linux 6.5 or later, the D-Bus daemon must pass ProcessFD, and the process that "
+                             "connected must still be running). A lease lives as long as that process; call Acquire "
+                             "from the process that holds the connection, on Linux 6.5 or later");
+                        return 0;
+                }
+        }
+
         /* Decide on the groups as sysfs has them now, not as the last uevent left them. */
-        r = manager_refresh_groups(m, op->request.devices);
+        r = broker_refresh_groups(b, op->request.devices);
         if (r < 0)
                 goto fail_errno;
-        r = manager_refresh_facts(m);
+        r = broker_refresh_facts(b);
         if (r < 0)
                 goto fail_errno;
 
         for (size_t i = 0; i < op->n_request_devices; i++)
-                if (!topology_find_device(&m->topology, op->request_devices[i])) {
-                        fail(op, ERROR_NO_SUCH_DEVICE, op->request_devices[i], "no PCI device %s", op->request_devices[i]);
+                if (!topology_find_device(&b->topology, op->request_devices[i])) {
+                        fail(op, BROKER_ERROR_NO_SUCH_DEVICE, op->request_devices[i], "no PCI device %s", op->request_devices[i]);
                         return 0;
                 }
 
         /* Held by someone (or an operation in flight)? Exactly one of two racing callers gets here
          * first: the lease below is in the table before we return to the event loop. */
         for (size_t i = 0; i < op->n_request_devices; i++) {
-                const PciDevice *d = topology_find_device(&m->topology, op->request_devices[i]);
-                const Lease *h = broker_lease_holding(m, d->address, d->iommu_group);
+                const PciDevice *d = topology_find_device(&b->topology, op->request_devices[i]);
+                const Lease *h = broker_lease_holding(b, d->address, d->iommu_group);
                 if (h) {
-                        op->busy_lease = h;
-                        journal_denied(&m->denials, operation, op->request.devices, &m->topology, NULL, uid, pid, "in-use");
-                        fail(op, ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
+                        /* Which lease, whose and which process: only for the lease's own uid and root. */
+                        if (uid == 0 || uid == h->uid) {
+                                strcpy(op->busy_lease_id, h->id);
+                                op->busy_uid = h->uid;
+                                op->busy_pid = h->pid;
+                        }
+                        journal_denied(&b->denials, operation, op->request.devices, &b->topology, NULL, uid, pid, "in-use");
+                        broker_emit(b, "denied", d->address, NULL, d->iommu_group);
+                                if (op->busy_lease_id[0])
+                                fail(op, BROKER_ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
+                        else
+                                fail(op, BROKER_ERROR_BUSY, d->address, "%s is held by another user's lease", d->address);
                         return 0;
                 }
         }
@@ -825,17 +939,17 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
          * for one) are only known once VFIO is loaded. */
         r = binder_vfio_pci_available();
         if (r < 0) {
-                fail(op, ERROR_NOT_SUPPORTED, NULL, "vfio-pci is not loaded; load it (modules-load.d/vfiod.conf does at boot)");
+                fail(op, BROKER_ERROR_NOT_SUPPORTED, NULL, "vfio-pci is not loaded; load it (modules-load.d/vfiod.conf does at boot)");
                 return 0;
         }
         if (kind == LEASE_ACQUIRE && access("/dev/vfio/vfio", F_OK) < 0) {
-                fail(op, ERROR_NOT_SUPPORTED, NULL, "/dev/vfio/vfio is missing: the VFIO container interface is not available");
+                fail(op, BROKER_ERROR_NOT_SUPPORTED, NULL, "/dev/vfio/vfio is missing: the VFIO container interface is not available");
                 return 0;
         }
         for (size_t i = 0; kind == LEASE_ACQUIRE && i < op->n_request_devices; i++) {
-                const PciDevice *d = topology_find_device(&m->topology, op->request_devices[i]);
+                const PciDevice *d = topology_find_device(&b->topology, op->request_devices[i]);
                 if (destroyed_with_pf(op, d)) {
-                        fail(op, ERROR_NOT_SUPPORTED, d->address,
+                        fail(op, BROKER_ERROR_NOT_SUPPORTED, d->address,
                              "%s is an SR-IOV VF of %s, which binding the PF destroys, so there is no fd to hand out; "
                              "use Bind for the PF with its VFs, or set sriov_numvfs of %s to 0 and acquire the PF alone",
                              d->address, d->physfn, d->physfn);
@@ -843,33 +957,27 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                 }
         }
 
-        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        r = policy_evaluate(&b->policy, &b->topology, &op->request, &caller->caller, &op->verdict);
         if (r >= 0 && op->verdict.allowed) {
                 /* Allowed on the kept facts; this changes the host, so judge again on facts read
                  * now (only now: a denied caller must not make us re-read the host per call). */
-                r = manager_refresh_facts_now(m);
+                r = broker_refresh_facts_now(b);
                 if (r >= 0) {
                         verdict_done(&op->verdict);
-                        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+                        r = policy_evaluate(&b->policy, &b->topology, &op->request, &caller->caller, &op->verdict);
                 }
         }
         if (r < 0)
                 goto fail_errno;
         if (!op->verdict.allowed) {
-                journal_denied(&m->denials, operation, op->request.devices, &m->topology, &op->verdict, uid, pid, NULL);
-                fail(op, ERROR_DENIED, NULL, "denied by vfiod's checks");
+                journal_denied(&b->denials, operation, op->request.devices, &b->topology, &op->verdict, uid, pid, NULL);
+                broker_emit(b, "denied", op->request.devices[0], NULL, -1);
+                fail(op, BROKER_ERROR_DENIED, NULL, "denied by vfiod's checks");
                 return 0;
         }
 
         /* The lease: the requested devices, their groups, and every endpoint of those groups not
          * yet on vfio-pci, with the driver it is on now — read fresh from sysfs. */
-        /* An Acquire lease lives as long as the caller's process, known by its pidfd; a pid number
-         * could be reused, so without a pidfd there is no lease (the front-end says why). */
-        if (kind == LEASE_ACQUIRE && pidfd_owned < 0) {
-                fail(op, ERROR_NOT_SUPPORTED, NULL, "vfiod cannot tell which process is calling (no pidfd for the connection)");
-                return 0;
-        }
-
         r = lease_new(kind, uid, kind == LEASE_ACQUIRE ? pid : 0, &l);
         if (r < 0)
                 goto fail_errno;
@@ -878,14 +986,14 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
          * the pid was still its own. */
         if (kind == LEASE_ACQUIRE && (pid_get_starttime(pid, &l->pid_starttime) < 0 || pidfd_exited(pidfd_owned)))
                 l->pid_starttime = 0;
-        l->restore_on_release = kind == LEASE_BIND || restore_on_release_for(m, &op->verdict);
+        l->restore_on_release = kind == LEASE_BIND || restore_on_release_for(b, &op->verdict);
         l->groups = calloc(op->n_request_devices, sizeof(int));
         if (!l->groups) {
                 r = -ENOMEM;
                 goto fail_errno;
         }
         for (size_t i = 0; i < op->n_request_devices; i++) {
-                const PciDevice *d = topology_find_device(&m->topology, op->request_devices[i]);
+                const PciDevice *d = topology_find_device(&b->topology, op->request_devices[i]);
                 r = strv_push_n(&l->devices, &l->n_devices, d->address);
                 if (r < 0)
                         goto fail_errno;
@@ -894,28 +1002,28 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
         }
 
         for (size_t gi = 0; gi < l->n_groups; gi++) {
-                const IommuGroup *g = topology_find_group(&m->topology, l->groups[gi]);
+                const IommuGroup *g = topology_find_group(&b->topology, l->groups[gi]);
                 for (size_t k = 0; g && k < g->n_members; k++) {
-                        const PciDevice *d = topology_find_device(&m->topology, g->members[k]);
-                        BindDevice b = {};
+                        const PciDevice *d = topology_find_device(&b->topology, g->members[k]);
+                        BindDevice bd = {};
 
                         if (!d || pci_device_is_bridge(d) || destroyed_with_pf(op, d))
                                 continue;
-                        strcpy(b.address, d->address);
-                        b.vendor = d->vendor;
-                        b.device = d->device;
-                        b.group = g->id;
-                        r = binder_read_state(d->address, b.original_driver, b.original_override);
+                        strcpy(bd.address, d->address);
+                        bd.vendor = d->vendor;
+                        bd.device = d->device;
+                        bd.group = g->id;
+                        r = binder_read_state(d->address, bd.original_driver, bd.original_override);
                         if (r < 0) {
-                                fail(op, ERROR_BIND_FAILED, d->address, "cannot read the driver of %s: %s", d->address, strerror(-r));
+                                fail(op, BROKER_ERROR_BIND_FAILED, d->address, "cannot read the driver of %s: %s", d->address, strerror(-r));
                                 return 0;
                         }
-                        if (strcmp(b.original_driver, "vfio-pci") == 0)
+                        if (strcmp(bd.original_driver, "vfio-pci") == 0)
                                 continue;
                         /* Journalled before the bind, so a crash at any point still recreates the VFs. */
-                        r = read_numvfs(op, d, &b.sriov_numvfs);
+                        r = read_numvfs(op, d, &bd.sriov_numvfs);
                         if (r < 0) {
-                                fail(op, ERROR_BIND_FAILED, d->address, r == -ESTALE ?
+                                fail(op, BROKER_ERROR_BIND_FAILED, d->address, r == -ESTALE ?
                                      "%s has more SR-IOV VFs now than the request names; ask again" :
                                      "cannot read sriov_numvfs of %s", d->address);
                                 return 0;
@@ -934,50 +1042,50 @@ int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, 
                                 }
                         }
                         moved_groups[l->n_moved] = g->id;
-                        l->moved[l->n_moved++] = b;
+                        l->moved[l->n_moved++] = bd;
                 }
         }
 
-        r = lease_add(m, l);
+        r = lease_add(b, l);
         if (r < 0)
                 goto fail_errno;
         op->lease = TAKE_PTR(l);
         op->lease->busy = true;
         if (kind == LEASE_ACQUIRE && pidfd_owned >= 0) {
-                r = watch_holder(m, op->lease, TAKE_FD(pidfd_owned));
+                r = watch_holder(b, op->lease, TAKE_FD(pidfd_owned));
                 if (r < 0)
                         log_warning_errno(r, "Failed to watch the holder of lease %s: %m", op->lease->id);
         }
 
         /* Journal first: a crash from here on is undone at the next start. */
-        r = broker_save_state(m);
+        r = broker_save_state(b);
         if (r < 0) {
                 Lease *x = op->lease;
                 op->lease = NULL;
-                lease_remove(m, x);
+                lease_remove(b, x);
                 goto fail_errno;
         }
 
         if (op->lease->n_moved == 0) {
                 op->lease->phase = LEASE_PHASE_ACTIVE;
-                (void) broker_save_state(m);
+                (void) broker_save_state(b);
                 bound(op);
                 return 0;
         }
 
-        r = worker_start(&m->workers, op->lease->id, WORKER_BIND, op->lease->moved, moved_groups, op->lease->n_moved,
+        r = worker_start(&b->workers, op->lease->id, WORKER_BIND, op->lease->moved, moved_groups, op->lease->n_moved,
                          BINDER_TIMEOUT_USEC, on_bind_worker, on_bind_progress, op, &op->worker);
         if (r < 0) {
                 Lease *x = op->lease;
                 op->lease = NULL;
-                lease_remove(m, x);
-                (void) broker_save_state(m);
+                lease_remove(b, x);
+                (void) broker_save_state(b);
                 goto fail_errno;
         }
         return 0;
 
 fail_errno:
-        fail(op, ERROR_SYSTEM, NULL, "%s", strerror(-r));
+        fail(op, BROKER_ERROR_SYSTEM, NULL, "%s", strerror(-r));
         return 0;
 }
 
@@ -1002,7 +1110,7 @@ static int adopt_holder(const Lease *l) {
         return TAKE_FD(pidfd);
 }
 
-int broker_start(Manager *m) {
+int broker_load_state(Broker *b) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_free_ char *text = NULL;
         sd_json_variant *leases;
@@ -1031,7 +1139,7 @@ int broker_start(Manager *m) {
                 }
                 if (r < 0)
                         return log_error_errno(r, VFIOD_STATE_FILE ": lease %zu is damaged; refusing to start.", i);
-                r = lease_add(m, l);
+                r = lease_add(b, l);
                 if (r < 0) {
                         lease_free(l);
                         return r;
@@ -1039,8 +1147,8 @@ int broker_start(Manager *m) {
         }
 
         /* Leases are ended back to front: ending one removes it from the table. */
-        for (size_t i = m->n_leases; i > 0; i--) {
-                Lease *l = m->leases[i - 1];
+        for (size_t i = b->n_leases; i > 0; i--) {
+                Lease *l = b->leases[i - 1];
 
                 if (l->phase == LEASE_PHASE_ACTIVE && l->kind == LEASE_BIND) {
                         log_info("Lease %s (bind) re-adopted.", l->id);
@@ -1049,7 +1157,7 @@ int broker_start(Manager *m) {
                 if (l->phase == LEASE_PHASE_ACTIVE && l->kind == LEASE_ACQUIRE) {
                         int pidfd = adopt_holder(l);
                         if (pidfd >= 0) {
-                                if (watch_holder(m, l, pidfd) >= 0) {
+                                if (watch_holder(b, l, pidfd) >= 0) {
                                         log_info("Lease %s re-adopted: holder %d is alive.", l->id, (int) l->pid);
                                         continue;
                                 }
@@ -1058,17 +1166,17 @@ int broker_start(Manager *m) {
                         }
                 }
                 log_info("Lease %s was %s when vfiod stopped; giving its devices back.", l->id, lease_phase_to_string(l->phase));
-                r = broker_end_lease(m, l, NULL, NULL);
+                r = broker_end_lease(b, l, NULL, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Failed to give back the devices of lease %s: %m", l->id);
         }
         return 0;
 }
 
-void broker_done(Manager *m) {
-        for (size_t i = 0; i < m->n_leases; i++)
-                lease_free(m->leases[i]);
-        free(m->leases);
-        m->leases = NULL;
-        m->n_leases = 0;
+void broker_leases_done(Broker *b) {
+        for (size_t i = 0; i < b->n_leases; i++)
+                lease_free(b->leases[i]);
+        free(b->leases);
+        b->leases = NULL;
+        b->n_leases = 0;
 }

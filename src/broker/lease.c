@@ -86,6 +86,10 @@ int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret) {
         return 0;
 }
 
+bool lease_id_is_valid(const char *id) {
+        return id && strlen(id) == LEASE_ID_STRLEN && strspn(id, "0123456789abcdef") == LEASE_ID_STRLEN;
+}
+
 bool lease_has_device(const Lease *l, const char *address) {
         for (size_t i = 0; i < l->n_devices; i++)
                 if (strcmp(l->devices[i], address) == 0)

@@ -44,7 +44,7 @@ typedef struct Lease {
         size_t n_moved;
 
         /* Runtime only, not journalled. */
-        struct Manager *manager;
+        struct Broker *broker;
         int pidfd;                       /* the holder; its liveness is judged by this alone */
         sd_event_source *pidfd_source;
         bool holder_gone;                /* the pidfd said the holder exited */
@@ -62,6 +62,8 @@ const char *lease_state_to_string(const Lease *l);
 
 Lease *lease_free(Lease *l);
 int lease_new(LeaseKind kind, uid_t uid, pid_t pid, Lease **ret);
+/* 32 lowercase hex digits, as lease_new() makes them. */
+bool lease_id_is_valid(const char *id);
 bool lease_has_device(const Lease *l, const char *address);
 bool lease_has_group(const Lease *l, int group);
 

@@ -1,21 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The varlink front-end: parameters in, the broker's outcome out. Nothing is decided here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "broker.h"
-#include "caller.h"
-#include "info.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
+#include "manager.h"
 #include "pci-address.h"
-#include "query.h"
 #include "strv.h"
 #include "varlink-idl.h"
 #include "varlink.h"
@@ -28,52 +27,72 @@ static int dispatch_none(sd_varlink *link, sd_json_variant *parameters) {
         return sd_varlink_dispatch(link, parameters, table, NULL);
 }
 
-/* Read the caller's identity and refresh the decision-time facts; both must succeed or the
- * call fails: a verdict on stale or partial facts could wrongly allow. */
-static int prepare_decision(sd_varlink *link, Manager *m, CallerInfo *ret) {
-        int r;
+/* Who is calling, from the kernel: SO_PEERCRED, SO_PEERGROUPS and the connection's pidfd. */
+static int caller_from_link(sd_varlink *link, CallerInfo *ret) {
+        gid_t groups[CALLER_GROUPS_MAX];
+        socklen_t len = sizeof(groups);
+        uid_t uid;
+        gid_t gid;
+        pid_t pid = 0;
+        int fd, r;
 
-        r = caller_from_link(link, ret);
+        r = sd_varlink_get_peer_uid(link, &uid);
+        if (r < 0)
+                return r;
+        r = sd_varlink_get_peer_gid(link, &gid);
+        if (r < 0)
+                return r;
+        (void) sd_varlink_get_peer_pid(link, &pid);
+
+        /* More supplementary groups than we accept means we cannot judge by group fairly: refuse
+         * rather than judge on a truncated list. */
+        fd = sd_varlink_get_fd(link);
+        if (fd < 0)
+                return fd;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+                return errno == ERANGE ? -E2BIG : negative_errno();
+
+        return caller_info_init(ret, uid, gid, pid, sd_varlink_get_peer_pidfd(link), groups, len / sizeof(gid_t));
+}
+
+/* Every call starts here: a caller we cannot identify gets nothing. */
+static int identify(sd_varlink *link, CallerInfo *ret) {
+        int r = caller_from_link(link, ret);
+
         if (r < 0) {
                 log_warning_errno(r, "Failed to identify the caller: %m");
                 return sd_varlink_error_errno(link, r);
         }
-        r = manager_refresh_facts(m);
+        return 1;
+}
+
+static int reply_json(sd_varlink *link, int r, sd_json_variant *v) {
+        if (r == -EPERM)
+                return sd_varlink_error(link, SD_VARLINK_ERROR_PERMISSION_DENIED, NULL);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        return 1;
+        return sd_varlink_reply(link, v);
 }
 
 static int vl_method_get_info(sd_varlink *link, sd_json_variant *parameters,
                               sd_varlink_method_flags_t flags, void *userdata) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
-        Manager *m = userdata;
-        uid_t uid;
+        _cleanup_(caller_info_done) CallerInfo c = {};
         int r;
-
-        (void) flags;
 
         r = dispatch_none(link, parameters);
         if (r != 0)
                 return r;
-
-        r = sd_varlink_get_peer_uid(link, &uid);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        r = manager_refresh_facts(m);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        /* Policy paths, rule names and load errors are root's to read; others get a summary. */
-        r = info_build(m, uid == 0, &v);
-        if (r < 0)
-                return log_error_errno(r, "Failed to collect host information: %m");
-
-        return sd_varlink_reply(link, v);
+        r = identify(link, &c);
+        if (r <= 0)
+                return r;
+        r = manager_get_info(userdata, &c, &v);
+        return reply_json(link, r, v);
 }
 
-typedef int (*QueryFunc)(const Topology *t, const Policy *p, const Caller *c, sd_json_variant **ret);
+typedef int (*QueryFunc)(Broker *b, const CallerInfo *caller, sd_json_variant **ret);
 
-/* The parameterless queries judged for the caller: ListDevices, ListGroups. */
+/* The parameterless queries judged for the caller: ListDevices, ListGroups, ListLeases. */
 static int reply_query(sd_varlink *link, sd_json_variant *parameters, Manager *m, QueryFunc query) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         _cleanup_(caller_info_done) CallerInfo c = {};
@@ -82,41 +101,34 @@ static int reply_query(sd_varlink *link, sd_json_variant *parameters, Manager *m
         r = dispatch_none(link, parameters);
         if (r != 0)
                 return r;
-        r = prepare_decision(link, m, &c);
+        r = identify(link, &c);
         if (r <= 0)
                 return r;
-        r = query(&m->topology, &m->policy, &c.caller, &v);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        return sd_varlink_reply(link, v);
+        r = query(m->broker, &c, &v);
+        return reply_json(link, r, v);
 }
 
 static int vl_method_list_devices(sd_varlink *link, sd_json_variant *parameters,
                                   sd_varlink_method_flags_t flags, void *userdata) {
-        return reply_query(link, parameters, userdata, query_list_devices);
+        return reply_query(link, parameters, userdata, broker_list_devices);
 }
 
 static int vl_method_list_groups(sd_varlink *link, sd_json_variant *parameters,
                                  sd_varlink_method_flags_t flags, void *userdata) {
-        return reply_query(link, parameters, userdata, query_list_groups);
+        return reply_query(link, parameters, userdata, broker_list_groups);
 }
 
-#define REQUEST_DEVICES_MAX 256
+static int vl_method_list_leases(sd_varlink *link, sd_json_variant *parameters,
+                                 sd_varlink_method_flags_t flags, void *userdata) {
+        return reply_query(link, parameters, userdata, broker_list_leases);
+}
 
-typedef struct ExplainParams {
-        const char *device;
-        sd_json_variant *devices;
-        int64_t uid;
-} ExplainParams;
-
-/* Validate and canonicalise the devices of a request: one "device" or a "devices" array,
- * bounded, each a well-formed PCI address, no duplicates. Returns a NULL-terminated array of
- * PCI_ADDRESS_STRLEN_MAX+1 buffers in *ret_buf and pointers into it in *ret. */
-static int request_devices(sd_varlink *link, const char *device, sd_json_variant *devices,
-                           char (**ret_buf)[PCI_ADDRESS_STRLEN_MAX + 1], const char ***ret) {
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
-        _cleanup_free_ const char **list = NULL;
+/* One "device" or a "devices" array of strings; the broker checks the addresses. */
+static int request_devices(sd_varlink *link, const char *device, sd_json_variant *devices, DeviceList *ret) {
+        const char *list[REQUEST_DEVICES_MAX];
+        const char *field = device ? "device" : "devices";
         size_t n;
+        int r;
 
         if (!!device == !!devices)
                 return sd_varlink_error_invalid_parameter_name(link, device ? "devices" : "device");
@@ -124,29 +136,27 @@ static int request_devices(sd_varlink *link, const char *device, sd_json_variant
                 return sd_varlink_error_invalid_parameter_name(link, "devices");
         n = device ? 1 : sd_json_variant_elements(devices);
         if (n == 0 || n > REQUEST_DEVICES_MAX)
-                return sd_varlink_error_invalid_parameter_name(link, "devices");
-
-        buf = calloc(n, sizeof(*buf));
-        list = calloc(n + 1, sizeof(char *));
-        if (!buf || !list)
-                return -ENOMEM;
-
+                return sd_varlink_error_invalid_parameter_name(link, field);
         for (size_t i = 0; i < n; i++) {
                 sd_json_variant *e = device ? NULL : sd_json_variant_by_index(devices, i);
-                const char *s = device ?: (sd_json_variant_is_string(e) ? sd_json_variant_string(e) : NULL);
 
-                if (!s || pci_address_normalize(s, buf[i]) < 0)
-                        return sd_varlink_error_invalid_parameter_name(link, device ? "device" : "devices");
-                for (size_t j = 0; j < i; j++)
-                        if (strcmp(buf[j], buf[i]) == 0)
-                                return sd_varlink_error_invalid_parameter_name(link, "devices");
-                list[i] = buf[i];
+                list[i] = device ?: (sd_json_variant_is_string(e) ? sd_json_variant_string(e) : NULL);
+                if (!list[i])
+                        return sd_varlink_error_invalid_parameter_name(link, field);
         }
-
-        *ret_buf = TAKE_PTR(buf);
-        *ret = TAKE_PTR(list);
+        r = device_list_parse(list, n, ret);
+        if (r == -EINVAL)
+                return sd_varlink_error_invalid_parameter_name(link, field);
+        if (r < 0)
+                return sd_varlink_error_errno(link, r);
         return 1;
 }
+
+typedef struct ExplainParams {
+        const char *device;
+        sd_json_variant *devices;
+        int64_t uid;
+} ExplainParams;
 
 static int vl_method_explain(sd_varlink *link, sd_json_variant *parameters,
                              sd_varlink_method_flags_t flags, void *userdata) {
@@ -157,50 +167,29 @@ static int vl_method_explain(sd_varlink *link, sd_json_variant *parameters,
                 {}
         };
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
-        _cleanup_(caller_info_done) CallerInfo c = {}, as = {};
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
-        _cleanup_free_ const char **devices = NULL;
+        _cleanup_(caller_info_done) CallerInfo c = {};
+        _cleanup_(device_list_done) DeviceList devices = {};
         ExplainParams p = { .uid = -1 };
         const char *missing = NULL;
-        const Caller *judged;
         Manager *m = userdata;
         int r;
 
         r = sd_varlink_dispatch(link, parameters, table, &p);
         if (r != 0)
                 return r;
-        r = request_devices(link, p.device, p.devices, &buf, &devices);
+        r = request_devices(link, p.device, p.devices, &devices);
         if (r <= 0)
                 return r;
         if (p.uid != -1 && (p.uid < 0 || p.uid >= (int64_t) UINT32_MAX))
                 return sd_varlink_error_invalid_parameter_name(link, "uid");
-
-        /* Membership first: it may re-read devices, and the facts are marked on what it read. */
-        r = manager_refresh_groups(m, devices);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        r = prepare_decision(link, m, &c);
+        r = identify(link, &c);
         if (r <= 0)
                 return r;
 
-        judged = &c.caller;
-        if (p.uid >= 0 && (uid_t) p.uid != c.uid) {
-                /* Asking on someone else's behalf reveals what they may do: root only. */
-                if (c.uid != 0)
-                        return sd_varlink_error(link, SD_VARLINK_ERROR_PERMISSION_DENIED, NULL);
-                r = caller_from_uid((uid_t) p.uid, &as);
-                if (r < 0)
-                        return sd_varlink_error_errno(link, r);
-                judged = &as.caller;
-        }
-
-        r = query_explain(&m->topology, &m->policy, judged, devices, &v, &missing);
+        r = broker_explain(m->broker, &c, devices.list, p.uid < 0 ? (uid_t) -1 : (uid_t) p.uid, &v, &missing);
         if (r == -ENXIO)
-                return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchDevice",
-                                          SD_JSON_BUILD_PAIR_STRING("device", missing));
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        return sd_varlink_reply(link, v);
+                return sd_varlink_errorbo(link, BROKER_ERROR_NO_SUCH_DEVICE, SD_JSON_BUILD_PAIR_STRING("device", missing));
+        return reply_json(link, r, v);
 }
 
 static int vl_method_monitor(sd_varlink *link, sd_json_variant *parameters,
@@ -237,35 +226,25 @@ static void on_disconnect(sd_varlink_server *s, sd_varlink *link, void *userdata
 
 static int vl_method_reload(sd_varlink *link, sd_json_variant *parameters,
                             sd_varlink_method_flags_t flags, void *userdata) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *files = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_(caller_info_done) CallerInfo c = {};
         _cleanup_free_ char *error = NULL;
         Manager *m = userdata;
-        uid_t uid;
         int r;
 
         r = dispatch_none(link, parameters);
         if (r != 0)
                 return r;
-        r = sd_varlink_get_peer_uid(link, &uid);
-        if (r < 0)
+        r = identify(link, &c);
+        if (r <= 0)
                 return r;
-        if (uid != 0)
-                return sd_varlink_error(link, SD_VARLINK_ERROR_PERMISSION_DENIED, NULL);
-
-        r = manager_reload_policy(m, &error);
-        if (r < 0)
-                return sd_varlink_errorbo(link, "io.vfiod.Broker.PolicyInvalid",
-                                          SD_JSON_BUILD_PAIR_STRING("message", error ?: strerror(-r)));
-
-        r = query_policy_files(&m->policy, &files);
-        if (r < 0)
-                return r;
-        return sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_VARIANT("files", files));
+        r = broker_reload(m->broker, &c, &v, &error);
+        if (r < 0 && r != -EPERM && error)
+                return sd_varlink_errorbo(link, BROKER_ERROR_POLICY_INVALID, SD_JSON_BUILD_PAIR_STRING("message", error));
+        return reply_json(link, r, v);
 }
 
-/* ---- Bind, Acquire, Unbind, Release, ListLeases ---- */
-
-#define IOVA_RANGES_MAX 64
+/* ---- Bind, Acquire, Unbind, Release ---- */
 
 static int parse_hex_param(sd_json_variant *v, uint64_t *ret) {
         const char *s = sd_json_variant_is_string(v) ? sd_json_variant_string(v) : NULL;
@@ -278,65 +257,18 @@ static int parse_hex_param(sd_json_variant *v, uint64_t *ret) {
         return errno == 0 && *end == '\0' ? 0 : -EINVAL;
 }
 
-/* The kernel's pidfd for the process that connected (SO_PEERPIDFD), never one opened for a pid
- * number: that pid may belong to another process by now. */
-static int caller_pidfd(sd_varlink *link) {
-        int fd = sd_varlink_get_peer_pidfd(link);
 
-        if (fd < 0)
-                return fd;
-        /* The connection keeps its pidfd; we need our own for the lease's lifetime. */
-        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        return fd < 0 ? negative_errno() : fd;
-}
-
-static int reply_checks(sd_varlink *link, const Operation *op) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *checks = NULL, *reasons = NULL;
+/* An error outcome, as the broker describes it. */
+static int reply_error(sd_varlink *link, const Operation *op) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
         int r;
 
-        r = sd_json_variant_new_array(&checks, NULL, 0);
-        if (r >= 0)
-                r = sd_json_variant_new_array(&reasons, NULL, 0);
-        for (size_t i = 0; r >= 0 && i < op->verdict.n_checks; i++) {
-                const Check *c = &op->verdict.checks[i];
-                bool seen = false;
-
-                if (c->passed)
-                        continue;
-                r = sd_json_variant_append_arraybo(&checks,
-                                                   SD_JSON_BUILD_PAIR_STRING("code", c->code),
-                                                   SD_JSON_BUILD_PAIR_BOOLEAN("passed", false),
-                                                   SD_JSON_BUILD_PAIR_STRING("subject", strna(c->subject)),
-                                                   SD_JSON_BUILD_PAIR_STRING("sentence", strna(c->sentence)));
-                for (size_t j = 0; j < i; j++)
-                        seen = seen || (!op->verdict.checks[j].passed && strcmp(op->verdict.checks[j].code, c->code) == 0);
-                if (r >= 0 && !seen)
-                        r = sd_json_variant_append_arrayb(&reasons, SD_JSON_BUILD_STRING(c->code));
-        }
+        if (streq_ptr(op->error_id, BROKER_ERROR_SYSTEM))
+                return sd_varlink_error_errno(link, -EIO);
+        r = operation_error_json(op, &v);
         if (r < 0)
                 return sd_varlink_error_errno(link, r);
-        return sd_varlink_errorbo(link, op->error_id,
-                                  SD_JSON_BUILD_PAIR_VARIANT("reasons", reasons),
-                                  SD_JSON_BUILD_PAIR_VARIANT("checks", checks),
-                                  SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
-}
-
-static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer);
-
-static int reply_error(sd_varlink *link, const Operation *op) {
-        const char *id = op->error_id;
-
-        if (streq_ptr(id, "io.vfiod.Broker.Denied"))
-                return reply_checks(link, op);
-        if (streq_ptr(id, "io.vfiod.Broker.Busy") && op->busy_lease)
-                return reply_busy(link, op->error_device, op->busy_lease, op->uid);
-        if (streq_ptr(id, "io.vfiod.Broker.NoSuchDevice"))
-                return sd_varlink_errorbo(link, id, SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)));
-        if (streq_ptr(id, "io.systemd.System"))
-                return sd_varlink_error_errno(link, -EIO);
-        return sd_varlink_errorbo(link, id,
-                                  SD_JSON_BUILD_PAIR_CONDITION(!!op->error_device, "device", SD_JSON_BUILD_STRING(op->error_device)),
-                                  SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
+        return sd_varlink_error(link, op->error_id, v);
 }
 
 /* Every fd of the reply, in the order it is pushed (the index sd_varlink_push_fd() returns). */
@@ -463,46 +395,7 @@ static int reply_bound(sd_varlink *link, const Operation *op) {
                                   SD_JSON_BUILD_PAIR_STRV("devices", op->lease->devices));
 }
 
-typedef struct EndLater {
-        Manager *manager;
-        char id[LEASE_ID_STRLEN + 1];
-} EndLater;
-
-static int on_end_later(sd_event_source *s, void *userdata) {
-        EndLater *e = userdata;
-        Lease *l = broker_find_lease(e->manager, e->id);
-
-        if (l && !l->busy && broker_end_lease(e->manager, l, NULL, NULL) < 0)
-                log_error("Failed to end lease %s; its holder's exit or a restart ends it.", e->id);
-        sd_event_source_unref(s);
-        return 0;
-}
-
-/* The broker still uses the lease after done returns: end it from the event loop. */
-static void end_lease_later(Manager *m, const char *id) {
-        sd_event_source *s = NULL;
-        EndLater *e;
-        int r;
-
-        e = calloc(1, sizeof(EndLater));
-        if (!e) {
-                log_error("Out of memory; lease %s ends with its holder or at the next start.", id);
-                return;
-        }
-        *e = (EndLater) { .manager = m };
-        strcpy(e->id, id);
-        r = sd_event_add_defer(m->event, &s, on_end_later, e);
-        if (r < 0) {
-                free(e);
-                log_error_errno(r, "Failed to schedule the end of lease %s (%m); it ends with its holder or at the next start.", id);
-                return;
-        }
-        (void) sd_event_source_set_destroy_callback(s, free);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        /* on_end_later() drops the source, and with it e */
-}
-
-static void on_request_done(Manager *m, Operation *op, void *userdata) {
+static void on_request_done(Broker *b, Operation *op, void *userdata) {
         sd_varlink *link = userdata;
         int r;
 
@@ -520,7 +413,7 @@ static void on_request_done(Manager *m, Operation *op, void *userdata) {
                                   op->lease->id, r == -ECONNABORTED ? "closing the connection and " : "");
                 if (r == -ECONNABORTED)
                         (void) sd_varlink_close(link);
-                end_lease_later(m, op->lease->id);
+                broker_end_lease_later(b, op->lease->id);
         } else if (r < 0)
                 /* The caller went away; an Acquire lease ends with its process, a Bind stays. */
                 log_debug_errno(r, "Failed to reply: %m");
@@ -534,27 +427,6 @@ typedef struct RequestParams {
         sd_json_variant *iova_ranges;
 } RequestParams;
 
-/* A caller in a user namespace presents whichever of its subordinate ids it likes: no Bind or
- * Acquire from there (and when it cannot be told, none either). Queries stay open. */
-static int reply_userns_denied(sd_varlink *link, int r) {
-        const char *sentence = r > 0
-                ? "the caller runs in a user namespace other than the host's, whose ids its creator chose; "
-                  "ask from the host's user namespace"
-                : "cannot tell the caller's user namespace; ask again from a process that stays alive until the reply";
-
-        if (r < 0)
-                log_debug_errno(r, "Failed to read the caller's user namespace: %m");
-        return sd_varlink_errorbo(link, "io.vfiod.Broker.Denied",
-                                  SD_JSON_BUILD_PAIR_ARRAY("reasons", SD_JSON_BUILD_STRING("user-namespace")),
-                                  SD_JSON_BUILD_PAIR_ARRAY("checks",
-                                                           SD_JSON_BUILD_OBJECT(
-                                                                           SD_JSON_BUILD_PAIR_STRING("code", "user-namespace"),
-                                                                           SD_JSON_BUILD_PAIR_BOOLEAN("passed", false),
-                                                                           SD_JSON_BUILD_PAIR_STRING("subject", "caller"),
-                                                                           SD_JSON_BUILD_PAIR_STRING("sentence", sentence))),
-                                  SD_JSON_BUILD_PAIR_STRING("message", sentence));
-}
-
 static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m, LeaseKind kind) {
         static const sd_json_dispatch_field bind_table[] = {
                 { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, offsetof(RequestParams, devices), SD_JSON_MANDATORY },
@@ -566,18 +438,17 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                 { "iovaRanges",      SD_JSON_VARIANT_ARRAY,   sd_json_dispatch_variant_noref, offsetof(RequestParams, iova_ranges),       SD_JSON_NULLABLE  },
                 {}
         };
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
-        _cleanup_free_ const char **devices = NULL;
+        _cleanup_(device_list_done) DeviceList devices = {};
         _cleanup_(caller_info_done) CallerInfo c = {};
         IovaRange iova[IOVA_RANGES_MAX];
         RequestParams p = {};
         size_t n_iova = 0;
-        int pidfd = -EBADF, r;
+        int r;
 
         r = sd_varlink_dispatch(link, parameters, kind == LEASE_ACQUIRE ? acquire_table : bind_table, &p);
         if (r != 0)
                 return r;
-        r = request_devices(link, NULL, p.devices, &buf, &devices);
+        r = request_devices(link, NULL, p.devices, &devices);
         if (r <= 0)
                 return r;
         if (p.min_aperture_bits < 0 || p.min_aperture_bits > 64)
@@ -595,34 +466,25 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                         n_iova++;
                 }
         }
-
-        r = caller_from_link(link, &c);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        r = caller_in_other_userns(link);
-        if (r != 0)
-                return reply_userns_denied(link, r);
+        r = identify(link, &c);
+        if (r <= 0)
+                return r;
         if (kind == LEASE_ACQUIRE) {
                 r = sd_varlink_set_allow_fd_passing_output(link, true);
                 if (r < 0)
                         return sd_varlink_error_errno(link, r);
-                pidfd = caller_pidfd(link);
-                if (pidfd < 0) {
-                        log_warning_errno(pidfd, "Refusing Acquire from pid %d: no pidfd for the connection: %m", (int) c.pid);
-                        return sd_varlink_errorbo(link, "io.vfiod.Broker.NotSupported",
-                                                  SD_JSON_BUILD_PAIR_STRING("message",
-                                                          "vfiod cannot pin the calling process: the kernel gave no pidfd for "
-                                                          "this connection (SO_PEERPIDFD needs Linux 6.5 or later, and the "
-                                                          "process that connected must still be running). A lease lives as "
-                                                          "long as that process; call Acquire from the process that holds "
-                                                          "the connection, on Linux 6.5 or later"));
-                }
         }
 
+        BrokerRequest req = {
+                .kind = kind,
+                .devices = devices.list,
+                .min_aperture_bits = (unsigned) p.min_aperture_bits,
+                .iova = iova,
+                .n_iova = n_iova,
+        };
         /* The reference is on_request_done()'s, unless broker_request() fails before it starts. */
         sd_varlink_ref(link);
-        r = broker_request(m, kind, &c.caller, c.uid, c.pid, pidfd, devices, (unsigned) p.min_aperture_bits,
-                           iova, n_iova, on_request_done, link);
+        r = broker_request(m->broker, &c, &req, on_request_done, link);
         if (r < 0) {
                 sd_varlink_unref(link);
                 return sd_varlink_error_errno(link, r);
@@ -638,33 +500,15 @@ static int vl_method_acquire(sd_varlink *link, sd_json_variant *parameters, sd_v
         return vl_request(link, parameters, userdata, LEASE_ACQUIRE);
 }
 
-static void on_end_done(Manager *m, Operation *op, void *userdata) {
+static void on_end_done(Broker *b, Operation *op, void *userdata) {
         sd_varlink *link = userdata;
 
-        if (streq_ptr(op->error_id, "io.vfiod.Broker.Busy"))
-                /* The lease cannot end yet (orphaned): which one, and why. */
-                (void) sd_varlink_errorbo(link, op->error_id,
-                                          SD_JSON_BUILD_PAIR_STRING("device", strna(op->error_device)),
-                                          SD_JSON_BUILD_PAIR_STRING("leaseId", op->busy_lease_id),
-                                          SD_JSON_BUILD_PAIR_UNSIGNED("uid", op->busy_uid),
-                                          SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
-        else if (op->error_id)
-                (void) sd_varlink_errorbo(link, op->error_id, SD_JSON_BUILD_PAIR_STRING("message", strna(op->message)));
+        if (op->error_id)
+                (void) reply_error(link, op);
         else
                 (void) sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_STRV("devices", op->request_devices));
         sd_varlink_unref(link);
         operation_free(op);
-}
-
-/* Which lease, whose and which process: only for the lease's own uid and root. */
-static int reply_busy(sd_varlink *link, const char *device, const Lease *l, uid_t viewer) {
-        bool reveal = viewer == 0 || viewer == l->uid;
-
-        return sd_varlink_errorbo(link, "io.vfiod.Broker.Busy",
-                                  SD_JSON_BUILD_PAIR_STRING("device", device ?: l->devices[0]),
-                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "leaseId", SD_JSON_BUILD_STRING(l->id)),
-                                  SD_JSON_BUILD_PAIR_CONDITION(reveal, "uid", SD_JSON_BUILD_UNSIGNED(l->uid)),
-                                  SD_JSON_BUILD_PAIR_CONDITION(reveal && l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)));
 }
 
 static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
@@ -672,30 +516,25 @@ static int vl_method_release(sd_varlink *link, sd_json_variant *parameters, sd_v
                 { "leaseId", SD_JSON_VARIANT_STRING, sd_json_dispatch_const_string, 0, SD_JSON_MANDATORY },
                 {}
         };
-        const Lease *busy = NULL;
+        _cleanup_(caller_info_done) CallerInfo c = {};
         const char *id = NULL;
         Manager *m = userdata;
-        uid_t uid;
         int r;
 
         r = sd_varlink_dispatch(link, parameters, table, &id);
         if (r != 0)
                 return r;
-        if (strlen(id) != LEASE_ID_STRLEN || strspn(id, "0123456789abcdef") != LEASE_ID_STRLEN)
+        if (!lease_id_is_valid(id))
                 return sd_varlink_error_invalid_parameter_name(link, "leaseId");
-        r = sd_varlink_get_peer_uid(link, &uid);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-
-        r = broker_release(m, uid, id, on_end_done, sd_varlink_ref(link), &busy);
-        if (r < 0)
+        r = identify(link, &c);
+        if (r <= 0)
+                return r;
+        sd_varlink_ref(link);
+        r = broker_release(m->broker, &c, id, on_end_done, link);
+        if (r < 0) {
                 sd_varlink_unref(link);
-        if (r == -ENOENT)
-                return sd_varlink_errorbo(link, "io.vfiod.Broker.NoSuchLease", SD_JSON_BUILD_PAIR_STRING("leaseId", id));
-        if (r == -EBUSY)
-                return reply_busy(link, NULL, busy, uid);
-        if (r < 0)
                 return sd_varlink_error_errno(link, r);
+        }
         return 0;
 }
 
@@ -704,79 +543,28 @@ static int vl_method_unbind(sd_varlink *link, sd_json_variant *parameters, sd_va
                 { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, 0, SD_JSON_MANDATORY },
                 {}
         };
-        _cleanup_free_ char (*buf)[PCI_ADDRESS_STRLEN_MAX + 1] = NULL;
-        _cleanup_free_ const char **devices = NULL;
-        const char *bad = NULL;
-        const Lease *busy = NULL;
+        _cleanup_(device_list_done) DeviceList devices = {};
+        _cleanup_(caller_info_done) CallerInfo c = {};
         sd_json_variant *dv = NULL;
         Manager *m = userdata;
-        uid_t uid;
         int r;
 
         r = sd_varlink_dispatch(link, parameters, table, &dv);
         if (r != 0)
                 return r;
-        r = request_devices(link, NULL, dv, &buf, &devices);
+        r = request_devices(link, NULL, dv, &devices);
         if (r <= 0)
                 return r;
-        r = sd_varlink_get_peer_uid(link, &uid);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-
-        r = broker_unbind(m, uid, devices, on_end_done, sd_varlink_ref(link), &bad, &busy);
-        if (r < 0)
-                sd_varlink_unref(link);
-        if (r == -ENOENT)
-                return sd_varlink_errorbo(link, "io.vfiod.Broker.BindFailed",
-                                          SD_JSON_BUILD_PAIR_STRING("device", bad),
-                                          SD_JSON_BUILD_PAIR_STRING("message", "not bound by a Bind of yours; nothing to give back"));
-        if (r == -EBUSY)
-                return reply_busy(link, bad, busy, uid);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        return 0;
-}
-
-static int vl_method_list_leases(sd_varlink *link, sd_json_variant *parameters, sd_varlink_method_flags_t flags, void *userdata) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *a = NULL;
-        Manager *m = userdata;
-        uid_t uid;
-        int r;
-
-        r = dispatch_none(link, parameters);
-        if (r != 0)
+        r = identify(link, &c);
+        if (r <= 0)
                 return r;
-        r = sd_varlink_get_peer_uid(link, &uid);
-        if (r < 0)
+        sd_varlink_ref(link);
+        r = broker_unbind(m->broker, &c, devices.list, on_end_done, link);
+        if (r < 0) {
+                sd_varlink_unref(link);
                 return sd_varlink_error_errno(link, r);
-        r = sd_json_variant_new_array(&a, NULL, 0);
-        if (r < 0)
-                return sd_varlink_error_errno(link, r);
-        for (size_t i = 0; i < m->n_leases; i++) {
-                const Lease *l = m->leases[i];
-                _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL;
-
-                if (uid != 0 && uid != l->uid)
-                        continue;
-                r = sd_json_variant_new_array(&groups, NULL, 0);
-                for (size_t k = 0; r >= 0 && k < l->n_groups; k++)
-                        r = sd_json_variant_append_arrayb(&groups, SD_JSON_BUILD_INTEGER(l->groups[k]));
-                if (r >= 0)
-                        r = sd_json_variant_append_arraybo(
-                                        &a,
-                                        SD_JSON_BUILD_PAIR_STRING("id", l->id),
-                                        SD_JSON_BUILD_PAIR_STRING("kind", lease_kind_to_string(l->kind)),
-                                        SD_JSON_BUILD_PAIR_STRING("state", lease_state_to_string(l)),
-                                        SD_JSON_BUILD_PAIR_UNSIGNED("uid", l->uid),
-                                        SD_JSON_BUILD_PAIR_CONDITION(l->pid > 0, "pid", SD_JSON_BUILD_INTEGER(l->pid)),
-                                        SD_JSON_BUILD_PAIR_STRV("devices", l->devices),
-                                        SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
-                                        SD_JSON_BUILD_PAIR_UNSIGNED("since", l->since_usec),
-                                        SD_JSON_BUILD_PAIR_BOOLEAN("restoreOnRelease", l->restore_on_release));
-                if (r < 0)
-                        return sd_varlink_error_errno(link, r);
         }
-        return sd_varlink_replybo(link, SD_JSON_BUILD_PAIR_VARIANT("leases", a));
+        return 0;
 }
 
 /* Calls a client makes while leaving earlier replies unread (its socket full) before it is

@@ -72,6 +72,14 @@ static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
 }
 
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+static inline const char *strempty(const char *s) {
+        return s ?: "";
+}
+
 static inline bool streq_ptr(const char *a, const char *b) {
         return a && b ? strcmp(a, b) == 0 : a == b;
 }

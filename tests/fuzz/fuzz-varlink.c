@@ -4,8 +4,9 @@
  * io.vfiod.Broker IDL and every real method handler bound, over a socketpair. So sd-varlink's
  * framing, the IDL validation, every method's dispatch table and parameter checks (device lists,
  * PCI addresses, IOVA ranges, lease ids, uids) and the reply builders all run. What lies behind
- * the handlers is replaced: no sysfs, no kernel changes, a fixed host and policy; a Bind or
- * Acquire is evaluated against them and answered as the broker would answer a refusal. */
+ * the handlers is replaced where it would read or change the host: no sysfs, no kernel changes, a
+ * fixed host and policy; a Bind or Acquire is evaluated against them and answered as the broker
+ * would answer a refusal. The broker's queries, caller identity and error descriptions are real. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "info.h"
+#include "query.h"
 
 /* No listening socket: the fuzzer adds its connections to the server itself. The rest of the
  * listener (per-user accounting, lag checks) is the real one, linked in. */
@@ -38,123 +41,151 @@ static const char fuzz_policy[] =
         "] }";
 
 /* ---- what lies behind the handlers ---- */
+/* The queries, the caller's identity and the error descriptions are the real ones (linked in);
+ * what would read the host or change it is replaced. */
 
-int manager_refresh_facts(Manager *m) {
+int broker_refresh_facts(Broker *b) {
         return 0;
 }
 
-int manager_refresh_groups(Manager *m, const char *const *devices) {
+int broker_refresh_groups(Broker *b, const char *const *devices) {
         return 0;
 }
 
-int manager_reload_policy(Manager *m, char **ret_error) {
+int broker_reload_policy(Broker *b, char **ret_error) {
         *ret_error = NULL;
         return 0;
 }
 
-int info_build(Manager *m, bool full, sd_json_variant **ret) {
+int info_build(Broker *b, bool full, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *policy = NULL, *switches = NULL;
         int r;
 
-        r = query_policy(&m->policy, NULL, full, &policy);
+        r = query_policy(&b->policy, NULL, full, &policy);
         if (r < 0)
                 return r;
-        r = query_switches(&m->topology.switches, &switches);
+        r = query_switches(&b->topology.switches, &switches);
         if (r < 0)
                 return r;
         return sd_json_buildo(ret, SD_JSON_BUILD_PAIR_VARIANT("policy", policy),
                               SD_JSON_BUILD_PAIR_VARIANT("switches", switches));
 }
 
+int manager_get_info(Manager *m, const CallerInfo *caller, sd_json_variant **ret) {
+        return broker_get_info(m->broker, caller, ret);
+}
+
 void operation_free(Operation *op) {
         if (!op)
                 return;
         verdict_done(&op->verdict);
+        strv_free_n(op->request_devices, op->n_request_devices);
         free(op->message);
         free(op->error_device);
         free(op);
 }
 
-int broker_request(Manager *m, LeaseKind kind, const Caller *caller, uid_t uid, pid_t pid, int pidfd,
-                   const char *const *devices, unsigned min_aperture_bits, const IovaRange *iova, size_t n_iova,
-                   OperationDone done, void *userdata) {
-        Operation *op;
+static Operation *op_new(Broker *b, uid_t uid, const char *error_id) {
+        Operation *op = calloc(1, sizeof(Operation));
+
+        FUZZ_ASSERT(op);
+        *op = (Operation) { .broker = b, .uid = uid, .error_id = error_id };
+        return op;
+}
+
+int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req, OperationDone done, void *userdata) {
+        Operation *op = op_new(b, caller->uid, NULL);
         int r;
 
-        if (pidfd >= 0)
-                close(pidfd);
-        op = calloc(1, sizeof(Operation));
-        if (!op)
-                return -ENOMEM;
-        op->manager = m;
-        op->kind = kind;
+        FUZZ_ASSERT(req->n_iova <= IOVA_RANGES_MAX && req->min_aperture_bits <= 64);
+        op->kind = req->kind;
         op->request = (Request) {
-                .devices = devices,
-                .min_aperture_bits = min_aperture_bits,
-                .iova_ranges = iova,
-                .n_iova_ranges = n_iova,
+                .devices = req->devices,
+                .min_aperture_bits = req->min_aperture_bits,
+                .iova_ranges = req->iova,
+                .n_iova_ranges = req->n_iova,
         };
         /* As broker_request: unknown devices first, then the checks. */
-        for (size_t i = 0; devices[i]; i++)
-                if (!topology_find_device(&m->topology, devices[i])) {
-                        op->error_id = "io.vfiod.Broker.NoSuchDevice";
-                        op->error_device = strdup(devices[i]);
-                        done(m, op, userdata);
+        for (size_t i = 0; req->devices[i]; i++) {
+                FUZZ_ASSERT(pci_address_is_valid(req->devices[i]));
+                if (!topology_find_device(&b->topology, req->devices[i])) {
+                        op->error_id = BROKER_ERROR_NO_SUCH_DEVICE;
+                        op->error_device = strdup(req->devices[i]);
+                        done(b, op, userdata);
                         return 0;
                 }
-        r = policy_evaluate(&m->policy, &m->topology, &op->request, caller, &op->verdict);
+        }
+        r = policy_evaluate(&b->policy, &b->topology, &op->request, &caller->caller, &op->verdict);
         FUZZ_ASSERT(r == 0);
         if (op->verdict.allowed) {
-                op->error_id = "io.vfiod.Broker.BindFailed";
+                op->error_id = BROKER_ERROR_BIND_FAILED;
                 op->message = strdup("the fuzzer does not touch the kernel");
         } else
-                op->error_id = "io.vfiod.Broker.Denied";
-        done(m, op, userdata);
+                op->error_id = BROKER_ERROR_DENIED;
+        done(b, op, userdata);
         return 0;
 }
 
 /* The fixed leases below are always busy: the handlers' Busy replies run, nothing is ended. */
-int broker_release(Manager *m, uid_t uid, const char *id, OperationDone done, void *userdata, const Lease **ret_busy) {
-        FUZZ_ASSERT(strlen(id) == LEASE_ID_STRLEN);
-        for (size_t i = 0; i < m->n_leases; i++)
-                if (strcmp(m->leases[i]->id, id) == 0 && (uid == 0 || uid == m->leases[i]->uid)) {
-                        *ret_busy = m->leases[i];
-                        return -EBUSY;
-                }
-        return -ENOENT;
+static int busy(Broker *b, const CallerInfo *caller, const Lease *l, OperationDone done, void *userdata) {
+        Operation *op = op_new(b, caller->uid, BROKER_ERROR_BUSY);
+
+        op->error_device = strdup(l->devices[0]);
+        strcpy(op->busy_lease_id, l->id);
+        op->busy_uid = l->uid;
+        done(b, op, userdata);
+        return 0;
 }
 
-int broker_unbind(Manager *m, uid_t uid, const char *const *devices, OperationDone done, void *userdata,
-                  const char **ret_device, const Lease **ret_busy) {
+int broker_release(Broker *b, const CallerInfo *caller, const char *id, OperationDone done, void *userdata) {
+        Operation *op;
+
+        FUZZ_ASSERT(lease_id_is_valid(id));
+        for (size_t i = 0; i < b->n_leases; i++)
+                if (strcmp(b->leases[i]->id, id) == 0 && (caller->uid == 0 || caller->uid == b->leases[i]->uid))
+                        return busy(b, caller, b->leases[i], done, userdata);
+        op = op_new(b, caller->uid, BROKER_ERROR_NO_SUCH_LEASE);
+        strcpy(op->busy_lease_id, id);
+        done(b, op, userdata);
+        return 0;
+}
+
+int broker_unbind(Broker *b, const CallerInfo *caller, const char *const *devices, OperationDone done, void *userdata) {
+        Operation *op;
+
         FUZZ_ASSERT(devices[0]);
         for (size_t k = 0; devices[k]; k++) {
                 FUZZ_ASSERT(pci_address_is_valid(devices[k]));
-                for (size_t i = 0; i < m->n_leases; i++)
-                        if (m->leases[i]->kind == LEASE_BIND && lease_has_device(m->leases[i], devices[k])) {
-                                *ret_device = devices[k];
-                                *ret_busy = m->leases[i];
-                                return -EBUSY;
-                        }
+                for (size_t i = 0; i < b->n_leases; i++)
+                        if (b->leases[i]->kind == LEASE_BIND && lease_has_device(b->leases[i], devices[k]))
+                                return busy(b, caller, b->leases[i], done, userdata);
         }
-        *ret_device = devices[0];
-        return -ENOENT;
+        op = op_new(b, caller->uid, BROKER_ERROR_BIND_FAILED);
+        op->error_device = strdup(devices[0]);
+        op->message = strdup("not bound by a Bind of yours; nothing to give back");
+        done(b, op, userdata);
+        return 0;
 }
 
-Lease *broker_find_lease(Manager *m, const char *id) {
-        for (size_t i = 0; i < m->n_leases; i++)
-                if (strcmp(m->leases[i]->id, id) == 0)
-                        return m->leases[i];
+Lease *broker_find_lease(Broker *b, const char *id) {
+        for (size_t i = 0; i < b->n_leases; i++)
+                if (strcmp(b->leases[i]->id, id) == 0)
+                        return b->leases[i];
         return NULL;
 }
 
 /* The fixed leases are never ended here. */
-int broker_end_lease(Manager *m, Lease *l, OperationDone done, void *userdata) {
+int broker_end_lease(Broker *b, Lease *l, OperationDone done, void *userdata) {
         return -EBUSY;
+}
+
+void broker_end_lease_later(Broker *b, const char *id) {
 }
 
 /* ---- the harness ---- */
 
 static Manager fuzz_manager;
+static Broker fuzz_broker;
 
 /* What a state journal holds after a restart: a Bind of root's and an Acquire of alice's. */
 static const char *const fuzz_leases[] = {
@@ -168,20 +199,23 @@ static Lease *fuzz_lease_table[ELEMENTSOF(fuzz_leases)];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         Manager *m = &fuzz_manager;
+        Broker *b = &fuzz_broker;
         char *error = NULL;
 
         FUZZ_ASSERT(sd_event_new(&m->event) >= 0);
-        fuzz_host(&m->topology);
-        policy_init_defaults(&m->policy);
-        FUZZ_ASSERT(policy_parse_text("fuzz.json", fuzz_policy, strlen(fuzz_policy), &m->policy, &error) == 0);
+        m->broker = b;
+        b->event = m->event;
+        fuzz_host(&b->topology);
+        policy_init_defaults(&b->policy);
+        FUZZ_ASSERT(policy_parse_text("fuzz.json", fuzz_policy, strlen(fuzz_policy), &b->policy, &error) == 0);
         for (size_t i = 0; i < ELEMENTSOF(fuzz_leases); i++) {
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
 
                 FUZZ_ASSERT(sd_json_parse(fuzz_leases[i], 0, &v, NULL, NULL) >= 0);
                 FUZZ_ASSERT(lease_from_json(v, &fuzz_lease_table[i]) == 0);
         }
-        m->leases = fuzz_lease_table;
-        m->n_leases = ELEMENTSOF(fuzz_lease_table);
+        b->leases = fuzz_lease_table;
+        b->n_leases = ELEMENTSOF(fuzz_lease_table);
         FUZZ_ASSERT(manager_varlink_init(m) == 0);
         return 0;
 }

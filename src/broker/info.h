@@ -3,7 +3,7 @@
 
 #include <systemd/sd-json.h>
 
-#include "manager.h"
+#include "broker.h"
 
 /* The GetInfo reply, built from what the running system says right now. */
-int info_build(Manager *m, bool full, sd_json_variant **ret);
+int info_build(Broker *b, bool full, sd_json_variant **ret);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include "broker.h"
 #include "info.h"
 #include "iommu-unit.h"
 #include "kernel.h"
@@ -104,7 +105,7 @@ static int test_hooks_json(sd_json_variant **ret) {
 #endif
 }
 
-int info_build(Manager *m, bool full, sd_json_variant **ret) {
+int info_build(Broker *b, bool full, sd_json_variant **ret) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *ju = NULL, *sw = NULL, *pol = NULL, *hooks = NULL;
         KernelCaps k;
         int r;
@@ -117,11 +118,11 @@ int info_build(Manager *m, bool full, sd_json_variant **ret) {
         if (r < 0)
                 return r;
         /* From the snapshot taken at start: units do not come and go at run time. */
-        const IommuUnitList *units = &m->topology.units;
+        const IommuUnitList *units = &b->topology.units;
         for (size_t i = 0; i < units->n_units; i++) {
                 _cleanup_(sd_json_variant_unrefp) sd_json_variant *u = NULL;
 
-                r = unit_json(&m->topology, &units->units[i], &u);
+                r = unit_json(&b->topology, &units->units[i], &u);
                 if (r < 0)
                         return r;
                 r = sd_json_variant_append_array(&ju, u);
@@ -129,10 +130,10 @@ int info_build(Manager *m, bool full, sd_json_variant **ret) {
                         return r;
         }
 
-        r = query_switches(&m->topology.switches, &sw);
+        r = query_switches(&b->topology.switches, &sw);
         if (r < 0)
                 return r;
-        r = query_policy(&m->policy, m->policy_last_error, full, &pol);
+        r = query_policy(&b->policy, b->policy_last_error, full, &pol);
         if (r < 0)
                 return r;
         r = test_hooks_json(&hooks);

@@ -24,7 +24,7 @@
 void caller_info_done(CallerInfo *c) {
         free(c->user_name);
         strv_free_n(c->group_names, c->n_group_names);
-        *c = (CallerInfo) {};
+        *c = (CallerInfo) { .pidfd = -EBADF };
 }
 
 static int add_group_name(CallerInfo *c, gid_t gid) {
@@ -66,32 +66,47 @@ static int finish(CallerInfo *c, const gid_t *groups, size_t n_groups) {
         return 0;
 }
 
-int caller_from_link(sd_varlink *link, CallerInfo *ret) {
-        _cleanup_(caller_info_done) CallerInfo c = {};
-        gid_t groups[CALLER_GROUPS_MAX];
-        socklen_t len = sizeof(groups);
-        int fd, r;
+/* Is the caller in a user namespace other than vfiod's own (the host's)? Such a caller's uid and
+ * groups were picked, within its subordinate ranges, by whoever made the namespace. */
+static int in_other_userns(int pidfd, pid_t pid) {
+        struct stat ours, theirs;
+        char path[64];
 
-        r = sd_varlink_get_peer_uid(link, &c.uid);
-        if (r < 0)
-                return r;
-        r = sd_varlink_get_peer_gid(link, &c.gid);
-        if (r < 0)
-                return r;
-        (void) sd_varlink_get_peer_pid(link, &c.pid);
+        if (stat("/proc/self/ns/user", &ours) < 0)
+                return -errno;
 
-        /* The supplementary groups the peer had when it connected; more than we accept means we
-         * cannot judge by group fairly, so refuse rather than judge on a truncated list. */
-        fd = sd_varlink_get_fd(link);
-        if (fd < 0)
-                return fd;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
-                if (errno == ERANGE)
-                        return -E2BIG;
-                return negative_errno();
+        if (pidfd >= 0) {
+                /* Linux >= 6.11: straight from the process the connection pinned. */
+                _cleanup_close_ int ns = ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0);
+
+                if (ns >= 0) {
+                        if (fstat(ns, &theirs) < 0)
+                                return -errno;
+                        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
+                }
+                if (errno != ENOTTY && errno != EINVAL && errno != EOPNOTSUPP)
+                        return -errno;
         }
 
-        r = finish(&c, groups, len / sizeof(gid_t));
+        /* Older kernels: by pid, and the pidfd (if any) proves afterwards that the pid was not reused. */
+        if (pid <= 0)
+                return -ESRCH;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        if (stat(path, &theirs) < 0)
+                return -errno;
+        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+                return -errno;
+        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
+}
+
+int caller_info_init(CallerInfo *ret, uid_t uid, gid_t gid, pid_t pid, int pidfd, const gid_t *groups, size_t n_groups) {
+        _cleanup_(caller_info_done) CallerInfo c = { .uid = uid, .gid = gid, .pid = pid, .pidfd = pidfd };
+        int r;
+
+        if (n_groups > CALLER_GROUPS_MAX)
+                return -E2BIG;
+        c.userns = in_other_userns(pidfd, pid);
+        r = finish(&c, groups, n_groups);
         if (r < 0)
                 return r;
         *ret = c;
@@ -100,7 +115,7 @@ int caller_from_link(sd_varlink *link, CallerInfo *ret) {
 }
 
 int caller_from_uid(uid_t uid, CallerInfo *ret) {
-        _cleanup_(caller_info_done) CallerInfo c = { .uid = uid, .gid = (gid_t) -1 };
+        _cleanup_(caller_info_done) CallerInfo c = { .uid = uid, .gid = (gid_t) -1, .pidfd = -EBADF };
         struct passwd pw, *res = NULL;
         char buf[16384];
         gid_t groups[CALLER_GROUPS_MAX];
@@ -119,41 +134,4 @@ int caller_from_uid(uid_t uid, CallerInfo *ret) {
         *ret = c;
         c = (CallerInfo) {};
         return 0;
-}
-
-int caller_in_other_userns(sd_varlink *link) {
-        struct stat ours, theirs;
-        char path[64];
-        pid_t pid = 0;
-        int pidfd, r;
-
-        if (stat("/proc/self/ns/user", &ours) < 0)
-                return -errno;
-
-        pidfd = sd_varlink_get_peer_pidfd(link);
-        if (pidfd >= 0) {
-                /* Linux ≥ 6.11: straight from the process the connection pinned. */
-                _cleanup_close_ int ns = ioctl(pidfd, PIDFD_GET_USER_NAMESPACE, 0);
-
-                if (ns >= 0) {
-                        if (fstat(ns, &theirs) < 0)
-                                return -errno;
-                        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
-                }
-                if (errno != ENOTTY && errno != EINVAL && errno != EOPNOTSUPP)
-                        return -errno;
-        }
-
-        /* Older kernels: by pid, and the pidfd (if any) proves afterwards that the pid was not reused. */
-        r = sd_varlink_get_peer_pid(link, &pid);
-        if (r < 0)
-                return r;
-        if (pid <= 0)
-                return -ESRCH;
-        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
-        if (stat(path, &theirs) < 0)
-                return -errno;
-        if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
-                return -errno;
-        return theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino;
 }

@@ -809,6 +809,13 @@ static bool rule_matches(const PolicyRule *rule, const PciDevice *d) {
                 glob_fits(rule->match.address, d->address);
 }
 
+const PolicyRule *policy_rule_for_device(const Policy *p, const PciDevice *d) {
+        for (size_t j = 0; j < p->n_rules; j++)
+                if (rule_matches(&p->rules[j], d))
+                        return &p->rules[j];
+        return NULL;
+}
+
 static bool strv_has(char *const *l, const char *s) {
         if (!s)
                 return false;
@@ -863,9 +870,7 @@ static int check_authorization(Eval *e) {
                 const char *granted;
                 bool as_user = false;
 
-                for (size_t j = 0; j < e->policy->n_rules && !rule; j++)
-                        if (rule_matches(&e->policy->rules[j], d))
-                                rule = &e->policy->rules[j];
+                rule = policy_rule_for_device(e->policy, d);
 
                 if (!rule) {
                         decided(e, NULL, c->uid != 0);

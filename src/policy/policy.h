@@ -109,4 +109,6 @@ typedef struct Verdict {
 } Verdict;
 
 void verdict_done(Verdict *v);
+/* The rule that decides for d: the first whose match fits, NULL if none does. */
+const PolicyRule *policy_rule_for_device(const Policy *p, const PciDevice *d);
 int policy_evaluate(const Policy *p, const Topology *t, const Request *r, const Caller *c, Verdict *ret);

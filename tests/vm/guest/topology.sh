@@ -25,7 +25,8 @@ check_eq "real interrupt remapping seen" true "$(call GetInfo | jq '.switches.in
 # A policy wanting 40 bits: the 39-bit unit fails it, the 48-bit one passes.
 mkdir -p /etc/vfiod/policy.d
 echo '{"platform":{"minApertureBits":40}}' >/etc/vfiod/policy.d/50-aperture.json
-check_jq "Reload as root" '.files | length == 1' "$(call Reload)"
+check_jq "Reload as root: the shipped defaults and this file" \
+    '[.files[].path] == ["/usr/share/vfiod/policy.d/00-defaults.json", "/etc/vfiod/policy.d/50-aperture.json"]' "$(call Reload)"
 codes=$(call Explain '{"device":"0000:00:03.0"}' | jq -r '[.checks[] | select(.passed|not) | .code] | join(" ")')
 if [ "$width" -lt 40 ]; then
     check_eq "$width-bit IOMMU vs 40-bit policy" "aperture-too-small" "$codes"

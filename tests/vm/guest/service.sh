@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vfiod as an admin meets it: installed on a host where nothing VFIO was loaded by hand,
+# `systemctl enable --now vfiod`, and it works for an unprivileged user at once and after a reboot,
+# under the hardened unit. Runs with --boots 2 (VFIOD_BOOT is 1, then 2; the same disk).
+set -u
+. ./checks.sh
+B=io.vfiod.Broker
+T=/usr/libexec/vfiod-tests
+call() { varlinkctl call "$BROKER" "$B.$1" "${2:-{\}}"; }
+driver() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null || echo none; }
+as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }
+NIC=0000:01:00.0
+
+# An unprivileged user's Acquire: real fds, a 2 MiB DMA mapping, the NIC back on its driver after.
+acquire_as_dpdk() {
+    local out line
+    out=$(as_user dpdk vfiodctl acquire $NIC --exec -- $T/vfio-dma-check 2>&1)
+    echo "$out"
+    line=$(grep '^{' <<<"$out" | tail -n1)
+    check_eq "boot $VFIOD_BOOT: dpdk mapped 2 MiB through the container fd" 2097152 "$(jq -r '.mapped' <<<"$line")"
+    check_eq "boot $VFIOD_BOOT: as uid dpdk" "$(id -u dpdk)" "$(jq -r '.uid' <<<"$line")"
+    sleep 2
+    check_eq "boot $VFIOD_BOOT: $NIC back on e1000e" e1000e "$(driver $NIC)"
+}
+
+echo "# boot $VFIOD_BOOT"
+case $VFIOD_BOOT in
+1)
+    check "installed: /etc/vfiod/policy.d/ exists" test -d /etc/vfiod/policy.d
+    check "installed: the shipped defaults" test -f /usr/share/vfiod/policy.d/00-defaults.json
+    check "installed: the worked examples" test -f /usr/share/doc/vfiod/examples/50-dpdk-nics.json
+    for page in man8/vfiod.8 man1/vfiodctl.1 man5/vfiod.policy.5; do
+        check "installed: $page" bash -c "ls /usr/share/man/$page* >/dev/null"
+    done
+    check_eq "vfiod.service not enabled by installing" disabled "$(systemctl is-enabled vfiod.service)"
+    check_eq "vfiod.socket not enabled by installing" disabled "$(systemctl is-enabled vfiod.socket)"
+    # The payload came after boot: modules-load.d has not run, nothing loaded VFIO.
+    check "vfio_pci not loaded before vfiod starts" test ! -d /sys/module/vfio_pci
+
+    useradd --system --no-create-home --user-group dpdk
+    cat >/etc/vfiod/policy.d/50-dpdk.json <<'JSON'
+{ "rules": [ { "name": "dpdk-nic", "match": { "address": "0000:01:00.0" }, "allow": { "users": ["dpdk"] } } ] }
+JSON
+    check "systemctl enable --now vfiod" systemctl enable --now vfiod
+    check_eq "vfiod.service enabled" enabled "$(systemctl is-enabled vfiod.service)"
+    check_eq "vfiod.socket enabled (Also=)" enabled "$(systemctl is-enabled vfiod.socket)"
+    check_eq "vfiod.service active" active "$(systemctl is-active vfiod.service)"
+    check_eq "vfiod.socket active" active "$(systemctl is-active vfiod.socket)"
+    check "starting vfiod loaded vfio_pci" test -d /sys/module/vfio_pci
+    check "starting vfiod loaded vfio_iommu_type1" test -d /sys/module/vfio_iommu_type1
+    check_jq "GetInfo lists the shipped defaults" \
+        '[.policy.files[].path] | index("/usr/share/vfiod/policy.d/00-defaults.json") != null' "$(call GetInfo)"
+    acquire_as_dpdk
+
+    # Each worked example is accepted by a Reload of the running daemon.
+    for f in /usr/share/doc/vfiod/examples/*.json; do
+        cp "$f" /etc/vfiod/policy.d/90-example.json
+        check "Reload accepts the example $(basename "$f")" vfiodctl reload
+        rm /etc/vfiod/policy.d/90-example.json
+    done
+    check "Reload without the examples" vfiodctl reload
+
+    out=$(systemd-analyze security vfiod.service 2>&1)
+    echo "$out" | grep -v '^✓'
+    score=$(sed -n 's/.*Overall exposure level for vfiod.service: \([0-9.]*\).*/\1/p' <<<"$out")
+    echo "# exposure: $score"
+    check "systemd-analyze security vfiod.service <= 2.0 (got '$score')" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
+    check "vfiod runs with CAP_NET_ADMIN and CAP_SYS_PTRACE only" bash -c \
+        "grep -q '^CapBnd:	0000000000081000$' /proc/\$(systemctl show -P MainPID vfiod)/status"
+    check "libvirtd is ordered after vfiod" bash -c "systemctl show -P After libvirtd.service | grep -qw vfiod.service"
+    ;;
+2)
+    check_eq "vfiod.service still enabled" enabled "$(systemctl is-enabled vfiod.service)"
+    check_eq "vfiod.socket still enabled" enabled "$(systemctl is-enabled vfiod.socket)"
+    # Nobody has connected yet: the service was started by the boot itself.
+    check_eq "vfiod.service started at boot" active "$(systemctl is-active vfiod.service)"
+    check "its start was at boot, before this script" bash -c \
+        "[ \$(systemctl show -P ActiveEnterTimestampMonotonic vfiod.service) -lt \$(systemctl show -P ActiveEnterTimestampMonotonic multi-user.target) ]"
+    acquire_as_dpdk
+    check "no vfiod error in this boot's journal" bash -c "! journalctl -q -b -u vfiod.service -p err --no-pager | grep -q ."
+    ;;
+esac
+finish

@@ -851,6 +851,10 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         Operation *op;
         int r;
 
+        /* The owner is a label others read (ListLeases, the journal): only root writes one. */
+        if (req->owner && lease_owner_is_set(req->owner) && uid != 0)
+                return -EPERM;
+
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return -ENOMEM;
@@ -987,6 +991,8 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         if (kind == LEASE_ACQUIRE && (pid_get_starttime(pid, &l->pid_starttime) < 0 || pidfd_exited(pidfd_owned)))
                 l->pid_starttime = 0;
         l->restore_on_release = kind == LEASE_BIND || restore_on_release_for(b, &op->verdict);
+        if (req->owner)
+                l->owner = *req->owner;
         l->groups = calloc(op->n_request_devices, sizeof(int));
         if (!l->groups) {
                 r = -ENOMEM;

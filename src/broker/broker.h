@@ -94,6 +94,7 @@ typedef struct BrokerRequest {
         unsigned min_aperture_bits;     /* 0..64 */
         const IovaRange *iova;          /* at most IOVA_RANGES_MAX, start <= end */
         size_t n_iova;
+        const LeaseOwner *owner;        /* NULL or a validated label; root only (-EPERM) */
 } BrokerRequest;
 
 typedef struct Operation Operation;
@@ -139,7 +140,8 @@ int operation_error_json(const Operation *op, sd_json_variant **ret);
 int operation_error_text(const Operation *op, char **ret);
 
 /* Bind or Acquire, for the caller. Returns 0 and calls done exactly once (maybe before
- * returning), or returns a negative errno without calling done (no memory to start with), in
+ * returning), or returns a negative errno without calling done (no memory to start with; -EPERM:
+ * an owner label from a caller other than root), in
  * which case userdata is still the caller's to release. An Acquire lease lives as long as the
  * caller's process, pinned by caller->pidfd (duplicated here; none: NotSupported). */
 int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req, OperationDone done, void *userdata);

@@ -338,6 +338,11 @@ int main(int argc, char *argv[]) {
         /* For the glyphs and character widths only; output stays in English. */
         (void) setlocale(LC_CTYPE, "");
 
+        /* libvirt's hook: its arguments are libvirt's (a domain name may start with '-'), never
+         * options of ours. */
+        if (argc >= 2 && streq(argv[1], "libvirt-hook"))
+                return libvirt_hook_main(argc - 2, argv + 2);
+
         /* "--" ends vfiodctl's own command line: what follows is acquire's CMD, never options of ours.
          * Look for it before getopt_long(), which permutes argv and would lose where it was. */
         for (int i = 1; i < argc; i++)

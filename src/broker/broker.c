@@ -152,13 +152,50 @@ int broker_save_state(Broker *b) {
         return 0;
 }
 
+int broker_set_domains(Broker *b, DomainXml *domains, size_t n) {
+        free(b->domains);
+        b->domains = domains;
+        b->n_domains = n;
+        return broker_mark_holders(b);
+}
+
+static int mark_domains(Broker *b) {
+        Topology *t = &b->topology;
+
+        for (size_t i = 0; i < b->n_domains; i++) {
+                const DomainXml *dom = &b->domains[i];
+
+                for (size_t k = 0; k < dom->n_devices; k++) {
+                        const PciDevice *dev = topology_find_device(t, dom->devices[k]);
+                        const IommuGroup *g = dev ? topology_find_group(t, dev->iommu_group) : NULL;
+
+                        /* The group goes with the device: its other members are not anyone else's either. */
+                        for (size_t m = 0; m < (g ? g->n_members : 1); m++) {
+                                PciDevice *d = (PciDevice *) (g ? topology_find_device(t, g->members[m]) : dev);
+                                if (!d || d->held_by_domain)
+                                        continue;
+                                d->held_by_domain = strdup(dom->name);
+                                if (!d->held_by_domain)
+                                        return -ENOMEM;
+                        }
+                }
+        }
+        return 0;
+}
+
 int broker_mark_holders(Broker *b) {
         Topology *t = &b->topology;
+        int r;
 
         for (size_t i = 0; i < t->n_devices; i++) {
                 free(t->devices[i].held_by);
                 t->devices[i].held_by = NULL;
+                free(t->devices[i].held_by_domain);
+                t->devices[i].held_by_domain = NULL;
         }
+        r = mark_domains(b);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < b->n_leases; i++) {
                 const Lease *l = b->leases[i];
 

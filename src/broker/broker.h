@@ -12,6 +12,7 @@
 #include <systemd/sd-json.h>
 
 #include "caller.h"
+#include "domain-xml.h"
 #include "pci-address.h"
 #include "facts.h"
 #include "journal.h"
@@ -59,6 +60,9 @@ struct Broker {
         size_t n_leases;
 
         WorkerSet workers;            /* every worker not yet reaped */
+
+        DomainXml *domains;           /* the running libvirt domains and their PCI hostdevs */
+        size_t n_domains;
 
         BrokerEventFunc on_event;
         void *event_userdata;
@@ -196,7 +200,11 @@ int broker_refresh_facts(Broker *b);
 int broker_refresh_facts_now(Broker *b);
 /* Re-read from sysfs the requested devices and the members of their IOMMU groups (decision time). */
 int broker_refresh_groups(Broker *b, const char *const *devices);
-/* Mark the devices of every leased group in the topology (PciDevice.held_by). */
+/* The running libvirt domains and the PCI devices they use, from the libvirt watch: replaces
+ * what it said before, takes domains (free()). Their devices' groups are held_by_domain. */
+int broker_set_domains(Broker *b, DomainXml *domains, size_t n);
+/* Mark the devices of every leased group in the topology (PciDevice.held_by), and of every group
+ * a running domain uses (held_by_domain). */
 int broker_mark_holders(Broker *b);
 int broker_save_state(Broker *b);
 /* The state journal at start: finish, undo or re-adopt what it says. */

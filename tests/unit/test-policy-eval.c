@@ -288,7 +288,7 @@ static void test_clean_single_device(void **state) {
                 "no-iommu-group", "not-an-endpoint", "partial-group", "group-not-viable", "noiommu",
                 "unsafe-interrupts", "no-interrupt-remapping", "acs-override", "smmu-bypass", "direct-mapped-region",
                 "aperture-too-small", "aperture-mixed", "root-storage", "routed-interface", "boot-console",
-                "sriov-vfs-enabled", "in-use", "not-authorized",
+                "sriov-vfs-enabled", "in-use", "held-by-domain", "not-authorized",
         };
         Fixture *f = *state;
         Verdict v;

@@ -111,6 +111,8 @@ if virsh start --paused vm2 2>/tmp/start2.err; then not_ok "vm2 (one e1000 of 02
     ok "vm2 (one e1000 of 02:01.0/02:02.0) does not start"; fi
 cat /tmp/start2.err
 check "virsh's error carries partial-group" grep -q 'partial-group' /tmp/start2.err
+check "the refusal is journalled (MESSAGE_ID, reasons) with the domain" bash -c \
+    "journalctl -o json --no-pager MESSAGE_ID=c45757b8c4734020b47e0bb91e99abb1 VFIOD_OWNER_NAME=vm2 | grep -q '\"VFIOD_REASONS\":\"[^\"]*partial-group'"
 check_eq "vm2 is shut off" "shut off" "$(virsh domstate vm2 2>/dev/null)"
 check_eq "no lease" 0 "$(vcall ListLeases | jq '.leases | length')"
 check_eq "the host did not change" "$before" "$(host_state)"

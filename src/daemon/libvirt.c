@@ -48,6 +48,7 @@ static const char *const state_names[] = {
 
 struct LibvirtWatch {
         Broker *broker;
+        char *uri;
         sd_event_source *source;      /* the eventfd, on the event loop */
         int efd;                      /* thread → event loop: a snapshot is waiting */
         int wake[2];                  /* event loop → thread: stop */
@@ -144,7 +145,7 @@ static void disconnect(LibvirtWatch *w, const char *why) {
 }
 
 static void try_connect(LibvirtWatch *w) {
-        w->conn = virConnectOpenReadOnly(LIBVIRT_WATCH_URI);
+        w->conn = virConnectOpenReadOnly(w->uri);
         if (!w->conn) {
                 disconnect(w, virGetLastErrorMessage());
                 return;
@@ -268,11 +269,11 @@ static int on_snapshot(sd_event_source *s, int fd, uint32_t revents, void *userd
 
         if (state != w->logged_state) {
                 if (state == WATCH_CONNECTED)
-                        log_info("Watching the libvirt domains of %s.", LIBVIRT_WATCH_URI);
+                        log_info("Watching the libvirt domains of %s.", w->uri);
                 else if (w->logged_state == WATCH_CONNECTED || state != WATCH_DISCONNECTED)
-                        log_info("Not watching libvirt domains (%s): %s; trying again with backoff.", LIBVIRT_WATCH_URI, error);
+                        log_info("Not watching libvirt domains (%s): %s; trying again with backoff.", w->uri, error);
                 else
-                        log_debug("libvirt (%s) not reachable: %s.", LIBVIRT_WATCH_URI, error);
+                        log_debug("libvirt (%s) not reachable: %s.", w->uri, error);
                 w->logged_state = state;
         }
         if (has) {
@@ -286,7 +287,7 @@ static int on_snapshot(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-int libvirt_watch_new(sd_event *e, Broker *b, LibvirtWatch **ret) {
+int libvirt_watch_new(sd_event *e, Broker *b, const char *uri, LibvirtWatch **ret) {
         LibvirtWatch *w;
         int r;
 
@@ -294,6 +295,11 @@ int libvirt_watch_new(sd_event *e, Broker *b, LibvirtWatch **ret) {
         if (!w)
                 return -ENOMEM;
         w->broker = b;
+        w->uri = strdup(uri);
+        if (!w->uri) {
+                free(w);
+                return -ENOMEM;
+        }
         w->efd = -EBADF;
         w->wake[0] = w->wake[1] = -EBADF;
         w->state = w->logged_state = WATCH_CONNECTING;
@@ -337,6 +343,7 @@ LibvirtWatch *libvirt_watch_free(LibvirtWatch *w) {
         if (w->wake[1] >= 0)
                 close(w->wake[1]);
         free(w->pending);
+        free(w->uri);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
@@ -358,14 +365,14 @@ int libvirt_watch_info(LibvirtWatch *w, sd_json_variant **ret) {
         pthread_mutex_unlock(&w->lock);
         return sd_json_buildo(ret,
                               SD_JSON_BUILD_PAIR_STRING("state", state_names[state]),
-                              SD_JSON_BUILD_PAIR_STRING("uri", LIBVIRT_WATCH_URI),
+                              SD_JSON_BUILD_PAIR_STRING("uri", w->uri),
                               SD_JSON_BUILD_PAIR_CONDITION(state == WATCH_CONNECTED, "domains", SD_JSON_BUILD_UNSIGNED(n)),
                               SD_JSON_BUILD_PAIR_CONDITION(!!error[0], "error", SD_JSON_BUILD_STRING(error)));
 }
 
 #else /* !HAVE_LIBVIRT */
 
-int libvirt_watch_new(sd_event *e, Broker *b, LibvirtWatch **ret) {
+int libvirt_watch_new(sd_event *e, Broker *b, const char *uri, LibvirtWatch **ret) {
         *ret = NULL;
         return 0;
 }

@@ -16,9 +16,9 @@ typedef struct LibvirtWatch LibvirtWatch;
 
 #define LIBVIRT_WATCH_URI "qemu:///system"
 
-/* Starts the thread; vfiod without libvirt (not built, not installed, not running) works the same,
+/* Starts the thread, watching uri (LIBVIRT_WATCH_URI; the unit test uses libvirt's test driver); vfiod without libvirt (not built, not installed, not running) works the same,
  * minus the domain facts. */
-int libvirt_watch_new(sd_event *e, Broker *b, LibvirtWatch **ret);
+int libvirt_watch_new(sd_event *e, Broker *b, const char *uri, LibvirtWatch **ret);
 LibvirtWatch *libvirt_watch_free(LibvirtWatch *w);
 /* For GetInfo: { "state": "connected" | "connecting" | "disconnected" | "not-built", "uri", "domains",
  * "error" }. */

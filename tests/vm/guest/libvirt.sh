@@ -47,7 +47,12 @@ check "... and runs vfiodctl" grep -q 'exec /usr/bin/vfiodctl libvirt-hook "$@"'
 # not: with them libvirtd looks for TLS certificates and exits. Make it the stock host (an image
 # matter, see the report); libvirtd itself is then socket-activated by virsh, as on any host.
 systemctl disable --now libvirtd-tcp.socket libvirtd-tls.socket 2>/dev/null
-systemctl stop libvirtd.service 2>/dev/null; systemctl reset-failed libvirtd.service 2>/dev/null
+systemctl stop libvirtd.service 2>/dev/null
+# Its failed starts at boot may have tripped the start limit of the service and its sockets.
+systemctl reset-failed 'libvirtd*' 'virtqemud*' 2>/dev/null
+for u in libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket virtqemud.socket virtqemud-ro.socket; do
+    systemctl -q is-enabled "$u" 2>/dev/null && systemctl start "$u"
+done
 systemctl start vfiod.socket
 check "virsh reaches qemu:///system" virsh -c qemu:///system version
 echo "# $(systemctl is-active libvirtd.service virtqemud.service | tr '\n' ' ')"

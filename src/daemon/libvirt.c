@@ -127,6 +127,10 @@ static void on_wake(int watch, int fd, int events, void *userdata) {
 static void on_tick(int timer, void *userdata) {
 }
 
+/* libvirt takes every event callback as the generic type and calls it with its event's own
+ * signature; through void (*)(void), which compilers accept as "any function". */
+#define EVENT_CALLBACK(f) ((virConnectDomainEventGenericCallback) (void (*)(void)) (f))
+
 static void disconnect(LibvirtWatch *w, const char *why) {
         if (w->conn) {
                 for (size_t i = 0; i < ELEMENTSOF(w->callbacks); i++)
@@ -155,11 +159,11 @@ static void try_connect(LibvirtWatch *w) {
         (void) virConnectSetKeepAlive(w->conn, 5, 3);
         if (virConnectRegisterCloseCallback(w->conn, on_close, w, NULL) < 0 ||
             (w->callbacks[0] = virConnectDomainEventRegisterAny(w->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                                 VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), w, NULL)) < 0 ||
+                                                                 EVENT_CALLBACK(on_lifecycle), w, NULL)) < 0 ||
             (w->callbacks[1] = virConnectDomainEventRegisterAny(w->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-                                                                 VIR_DOMAIN_EVENT_CALLBACK(on_device), w, NULL)) < 0 ||
+                                                                 EVENT_CALLBACK(on_device), w, NULL)) < 0 ||
             (w->callbacks[2] = virConnectDomainEventRegisterAny(w->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                                                                 VIR_DOMAIN_EVENT_CALLBACK(on_device), w, NULL)) < 0) {
+                                                                 EVENT_CALLBACK(on_device), w, NULL)) < 0) {
                 disconnect(w, virGetLastErrorMessage());
                 return;
         }

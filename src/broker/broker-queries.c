@@ -74,12 +74,14 @@ int broker_list_leases(Broker *b, const CallerInfo *caller, sd_json_variant **re
                 return r;
         for (size_t i = 0; i < b->n_leases; i++) {
                 const Lease *l = b->leases[i];
-                _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL;
+                _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL, *owner = NULL;
 
                 /* Other users' lease ids, uids and pids are theirs. */
                 if (caller->uid != 0 && caller->uid != l->uid)
                         continue;
-                r = sd_json_variant_new_array(&groups, NULL, 0);
+                r = lease_owner_is_set(&l->owner) ? lease_owner_to_json(&l->owner, &owner) : 0;
+                if (r >= 0)
+                        r = sd_json_variant_new_array(&groups, NULL, 0);
                 for (size_t k = 0; r >= 0 && k < l->n_groups; k++)
                         r = sd_json_variant_append_arrayb(&groups, SD_JSON_BUILD_INTEGER(l->groups[k]));
                 if (r >= 0)
@@ -93,7 +95,8 @@ int broker_list_leases(Broker *b, const CallerInfo *caller, sd_json_variant **re
                                         SD_JSON_BUILD_PAIR_STRV("devices", l->devices),
                                         SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
                                         SD_JSON_BUILD_PAIR_UNSIGNED("since", l->since_usec),
-                                        SD_JSON_BUILD_PAIR_BOOLEAN("restoreOnRelease", l->restore_on_release));
+                                        SD_JSON_BUILD_PAIR_BOOLEAN("restoreOnRelease", l->restore_on_release),
+                                        SD_JSON_BUILD_PAIR_CONDITION(!!owner, "owner", SD_JSON_BUILD_VARIANT(owner)));
                 if (r < 0)
                         return r;
         }

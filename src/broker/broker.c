@@ -152,13 +152,50 @@ int broker_save_state(Broker *b) {
         return 0;
 }
 
+int broker_set_domains(Broker *b, DomainXml *domains, size_t n) {
+        free(b->domains);
+        b->domains = domains;
+        b->n_domains = n;
+        return broker_mark_holders(b);
+}
+
+static int mark_domains(Broker *b) {
+        Topology *t = &b->topology;
+
+        for (size_t i = 0; i < b->n_domains; i++) {
+                const DomainXml *dom = &b->domains[i];
+
+                for (size_t k = 0; k < dom->n_devices; k++) {
+                        const PciDevice *dev = topology_find_device(t, dom->devices[k]);
+                        const IommuGroup *g = dev ? topology_find_group(t, dev->iommu_group) : NULL;
+
+                        /* The group goes with the device: its other members are not anyone else's either. */
+                        for (size_t m = 0; m < (g ? g->n_members : 1); m++) {
+                                PciDevice *d = (PciDevice *) (g ? topology_find_device(t, g->members[m]) : dev);
+                                if (!d || d->held_by_domain)
+                                        continue;
+                                d->held_by_domain = strdup(dom->name);
+                                if (!d->held_by_domain)
+                                        return -ENOMEM;
+                        }
+                }
+        }
+        return 0;
+}
+
 int broker_mark_holders(Broker *b) {
         Topology *t = &b->topology;
+        int r;
 
         for (size_t i = 0; i < t->n_devices; i++) {
                 free(t->devices[i].held_by);
                 t->devices[i].held_by = NULL;
+                free(t->devices[i].held_by_domain);
+                t->devices[i].held_by_domain = NULL;
         }
+        r = mark_domains(b);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < b->n_leases; i++) {
                 const Lease *l = b->leases[i];
 
@@ -720,7 +757,7 @@ static void deny_measured(Operation *op, const char *code, const char *subject, 
         }
         op->verdict.allowed = false;
         journal_denied(&op->broker->denials, "acquire", (const char *const *) op->request_devices,
-                       &op->broker->topology, &op->verdict, op->uid, op->pid, sentence);
+                       &op->broker->topology, &op->verdict, op->uid, op->pid, NULL, sentence);
         broker_emit(op->broker, "denied", op->request_devices[0], NULL, -1);
         undo_and_fail(op, BROKER_ERROR_DENIED, strna(sentence));
 }
@@ -851,6 +888,10 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         Operation *op;
         int r;
 
+        /* The owner is a label others read (ListLeases, the journal): only root writes one. */
+        if (req->owner && lease_owner_is_set(req->owner) && uid != 0)
+                return -EPERM;
+
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return -ENOMEM;
@@ -925,7 +966,7 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
                                 op->busy_uid = h->uid;
                                 op->busy_pid = h->pid;
                         }
-                        journal_denied(&b->denials, operation, op->request.devices, &b->topology, NULL, uid, pid, "in-use");
+                        journal_denied(&b->denials, operation, op->request.devices, &b->topology, NULL, uid, pid, req->owner, "in-use");
                         broker_emit(b, "denied", d->address, NULL, d->iommu_group);
                                 if (op->busy_lease_id[0])
                                 fail(op, BROKER_ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
@@ -970,7 +1011,7 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         if (r < 0)
                 goto fail_errno;
         if (!op->verdict.allowed) {
-                journal_denied(&b->denials, operation, op->request.devices, &b->topology, &op->verdict, uid, pid, NULL);
+                journal_denied(&b->denials, operation, op->request.devices, &b->topology, &op->verdict, uid, pid, req->owner, NULL);
                 broker_emit(b, "denied", op->request.devices[0], NULL, -1);
                 fail(op, BROKER_ERROR_DENIED, NULL, "denied by vfiod's checks");
                 return 0;
@@ -987,6 +1028,8 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         if (kind == LEASE_ACQUIRE && (pid_get_starttime(pid, &l->pid_starttime) < 0 || pidfd_exited(pidfd_owned)))
                 l->pid_starttime = 0;
         l->restore_on_release = kind == LEASE_BIND || restore_on_release_for(b, &op->verdict);
+        if (req->owner)
+                l->owner = *req->owner;
         l->groups = calloc(op->n_request_devices, sizeof(int));
         if (!l->groups) {
                 r = -ENOMEM;

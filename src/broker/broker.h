@@ -12,6 +12,7 @@
 #include <systemd/sd-json.h>
 
 #include "caller.h"
+#include "domain-xml.h"
 #include "pci-address.h"
 #include "facts.h"
 #include "journal.h"
@@ -60,6 +61,9 @@ struct Broker {
 
         WorkerSet workers;            /* every worker not yet reaped */
 
+        DomainXml *domains;           /* the running libvirt domains and their PCI hostdevs */
+        size_t n_domains;
+
         BrokerEventFunc on_event;
         void *event_userdata;
 };
@@ -94,6 +98,7 @@ typedef struct BrokerRequest {
         unsigned min_aperture_bits;     /* 0..64 */
         const IovaRange *iova;          /* at most IOVA_RANGES_MAX, start <= end */
         size_t n_iova;
+        const LeaseOwner *owner;        /* NULL or a validated label; root only (-EPERM) */
 } BrokerRequest;
 
 typedef struct Operation Operation;
@@ -139,7 +144,8 @@ int operation_error_json(const Operation *op, sd_json_variant **ret);
 int operation_error_text(const Operation *op, char **ret);
 
 /* Bind or Acquire, for the caller. Returns 0 and calls done exactly once (maybe before
- * returning), or returns a negative errno without calling done (no memory to start with), in
+ * returning), or returns a negative errno without calling done (no memory to start with; -EPERM:
+ * an owner label from a caller other than root), in
  * which case userdata is still the caller's to release. An Acquire lease lives as long as the
  * caller's process, pinned by caller->pidfd (duplicated here; none: NotSupported). */
 int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req, OperationDone done, void *userdata);
@@ -194,7 +200,11 @@ int broker_refresh_facts(Broker *b);
 int broker_refresh_facts_now(Broker *b);
 /* Re-read from sysfs the requested devices and the members of their IOMMU groups (decision time). */
 int broker_refresh_groups(Broker *b, const char *const *devices);
-/* Mark the devices of every leased group in the topology (PciDevice.held_by). */
+/* The running libvirt domains and the PCI devices they use, from the libvirt watch: replaces
+ * what it said before, takes domains (free()). Their devices' groups are held_by_domain. */
+int broker_set_domains(Broker *b, DomainXml *domains, size_t n);
+/* Mark the devices of every leased group in the topology (PciDevice.held_by), and of every group
+ * a running domain uses (held_by_domain). */
 int broker_mark_holders(Broker *b);
 int broker_save_state(Broker *b);
 /* The state journal at start: finish, undo or re-adopt what it says. */

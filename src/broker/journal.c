@@ -151,7 +151,8 @@ void denial_limit_done(DenialLimit *l) {
 }
 
 void journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
-                    uid_t uid, pid_t pid, const char *extra) {
+                    uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra) {
+        const LeaseOwner none = {};
         _cleanup_free_ char *devs = NULL, *groups = NULL, *reasons = NULL, *why = NULL;
         const char *codes[64] = {};
         size_t n = 0, len = 0;
@@ -196,6 +197,10 @@ void journal_denied(DenialLimit *l, const char *operation, const char *const *de
                         "VFIOD_REASONS=%s", strna(reasons),
                         "VFIOD_CALLER_UID=%u", (unsigned) uid,
                         "VFIOD_CALLER_PID=%d", (int) pid,
+                        /* Whom the request was for, as root's caller labelled it (the libvirt hook). */
+                        "VFIOD_OWNER_KIND=%s", (owner ?: &none)->kind,
+                        "VFIOD_OWNER_NAME=%s", (owner ?: &none)->name,
+                        "VFIOD_OWNER_UUID=%s", (owner ?: &none)->uuid,
                         NULL);
 }
 
@@ -209,8 +214,12 @@ void journal_lease(const char *message_id, const Lease *l, const char *what) {
 
         sd_journal_send("MESSAGE_ID=%s", message_id,
                         "PRIORITY=%d", LOG_INFO,
-                        "MESSAGE=Lease %s (%s) of %s for uid %u: %s", l->id, lease_kind_to_string(l->kind),
-                        strna(devs), (unsigned) l->uid, what,
+                        "MESSAGE=Lease %s (%s) of %s for uid %u%s%s%s%s: %s", l->id, lease_kind_to_string(l->kind),
+                        strna(devs), (unsigned) l->uid, l->owner.kind[0] ? ", " : "", l->owner.kind,
+                        l->owner.kind[0] ? " " : "", l->owner.name, what,
+                        "VFIOD_OWNER_KIND=%s", l->owner.kind,
+                        "VFIOD_OWNER_NAME=%s", l->owner.name,
+                        "VFIOD_OWNER_UUID=%s", l->owner.uuid,
                         "VFIOD_LEASE=%s", l->id,
                         "VFIOD_OPERATION=%s", lease_kind_to_string(l->kind),
                         "VFIOD_DEVICE=%s", strna(devs),

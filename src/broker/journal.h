@@ -51,6 +51,6 @@ void denial_limit_expire(DenialLimit *l, uint64_t now);
 
 /* l may be NULL: log every denial. */
 void journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
-                    uid_t uid, pid_t pid, const char *extra);
+                    uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra);
 void journal_lease(const char *message_id, const Lease *l, const char *what);
 void journal_device(const char *message_id, const char *device, int group, const char *driver, const char *what);

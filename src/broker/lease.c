@@ -107,6 +107,99 @@ bool lease_has_group(const Lease *l, int group) {
         return false;
 }
 
+bool utf8_is_printable(const char *s, size_t max) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n = 0;
+
+        while (*p) {
+                uint32_t c;
+                unsigned len;
+
+                if (++n > max)
+                        return false;
+                if (*p < 0x80) {
+                        if (*p < 0x20 || *p == 0x7f)
+                                return false;
+                        p++;
+                        continue;
+                }
+                if ((*p & 0xe0) == 0xc0)
+                        len = 2, c = *p & 0x1f;
+                else if ((*p & 0xf0) == 0xe0)
+                        len = 3, c = *p & 0x0f;
+                else if ((*p & 0xf8) == 0xf0)
+                        len = 4, c = *p & 0x07;
+                else
+                        return false;
+                for (unsigned i = 1; i < len; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        c = (c << 6) | (p[i] & 0x3f);
+                }
+                /* Overlong forms, surrogates, beyond U+10FFFF, C1 controls. */
+                if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+                    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff || (c >= 0x80 && c < 0xa0))
+                        return false;
+                n += len - 1;
+                if (n > max)
+                        return false;
+                p += len;
+        }
+        return true;
+}
+
+bool lease_owner_is_set(const LeaseOwner *o) {
+        return o && o->kind[0];
+}
+
+int lease_owner_set(LeaseOwner *o, const char *kind, const char *name, const char *uuid) {
+        static const int dashes[] = { 8, 13, 18, 23 };
+        LeaseOwner n = {};
+
+        if (!kind || !name || !uuid)
+                return -EINVAL;
+        if (strlen(kind) == 0 || strlen(kind) > LEASE_OWNER_KIND_MAX ||
+            strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(kind))
+                return -EINVAL;
+        if (!*name || strlen(name) > LEASE_OWNER_NAME_MAX || !utf8_is_printable(name, LEASE_OWNER_NAME_MAX))
+                return -EINVAL;
+        if (strlen(uuid) != LEASE_OWNER_UUID_STRLEN)
+                return -EINVAL;
+        for (size_t i = 0, d = 0; i < LEASE_OWNER_UUID_STRLEN; i++) {
+                if (d < ELEMENTSOF(dashes) && (int) i == dashes[d]) {
+                        if (uuid[i] != '-')
+                                return -EINVAL;
+                        d++;
+                } else if (!strchr("0123456789abcdefABCDEF", uuid[i]))
+                        return -EINVAL;
+                n.uuid[i] = uuid[i] >= 'A' && uuid[i] <= 'F' ? uuid[i] - 'A' + 'a' : uuid[i];
+        }
+        strcpy(n.kind, kind);
+        strcpy(n.name, name);
+        *o = n;
+        return 0;
+}
+
+int lease_owner_to_json(const LeaseOwner *o, sd_json_variant **ret) {
+        return sd_json_buildo(ret,
+                              SD_JSON_BUILD_PAIR_STRING("kind", o->kind),
+                              SD_JSON_BUILD_PAIR_STRING("name", o->name),
+                              SD_JSON_BUILD_PAIR_STRING("uuid", o->uuid));
+}
+
+int lease_owner_from_json(sd_json_variant *v, LeaseOwner *ret) {
+        sd_json_variant *k, *n, *u;
+
+        if (!sd_json_variant_is_object(v) || sd_json_variant_elements(v) != 6)
+                return -EINVAL;
+        k = sd_json_variant_by_key(v, "kind");
+        n = sd_json_variant_by_key(v, "name");
+        u = sd_json_variant_by_key(v, "uuid");
+        if (!sd_json_variant_is_string(k) || !sd_json_variant_is_string(n) || !sd_json_variant_is_string(u))
+                return -EINVAL;
+        return lease_owner_set(ret, sd_json_variant_string(k), sd_json_variant_string(n), sd_json_variant_string(u));
+}
+
 int pid_get_starttime(pid_t pid, uint64_t *ret) {
         _cleanup_free_ char *path = NULL, *stat = NULL;
         unsigned long long st;
@@ -132,8 +225,14 @@ int pid_get_starttime(pid_t pid, uint64_t *ret) {
 }
 
 int lease_to_json(const Lease *l, sd_json_variant **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL, *moved = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *groups = NULL, *moved = NULL, *owner = NULL;
         int r;
+
+        if (lease_owner_is_set(&l->owner)) {
+                r = lease_owner_to_json(&l->owner, &owner);
+                if (r < 0)
+                        return r;
+        }
 
         r = sd_json_variant_new_array(&groups, NULL, 0);
         if (r < 0)
@@ -173,7 +272,8 @@ int lease_to_json(const Lease *l, sd_json_variant **ret) {
                         SD_JSON_BUILD_PAIR_BOOLEAN("restoreOnRelease", l->restore_on_release),
                         SD_JSON_BUILD_PAIR_STRV("devices", l->devices),
                         SD_JSON_BUILD_PAIR_VARIANT("groups", groups),
-                        SD_JSON_BUILD_PAIR_VARIANT("moved", moved));
+                        SD_JSON_BUILD_PAIR_VARIANT("moved", moved),
+                        SD_JSON_BUILD_PAIR_CONDITION(!!owner, "owner", SD_JSON_BUILD_VARIANT(owner)));
 }
 
 static int copy_driver_name(char dst[static BINDER_DRIVER_MAX], const char *s) {
@@ -220,6 +320,10 @@ int lease_from_json(sd_json_variant *v, Lease **ret) {
         l->restore_on_release = sd_json_variant_boolean(e);
 #undef STR
 #undef UNS
+        /* Optional (older journals and most leases have none), strict when present. */
+        e = sd_json_variant_by_key(v, "owner");
+        if (e && lease_owner_from_json(e, &l->owner) < 0)
+                return -EBADMSG;
 
         a = sd_json_variant_by_key(v, "devices");
         if (!sd_json_variant_is_array(a) || sd_json_variant_elements(a) > LEASE_DEVICES_MAX)

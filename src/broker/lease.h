@@ -27,6 +27,30 @@ typedef enum LeasePhase {
 #define LEASE_ID_STRLEN 32
 #define LEASE_DEVICES_MAX 256
 
+/* A label naming what the lease is for, e.g. {"kind": "libvirt-domain", "name": "vm1", "uuid":
+ * "..."} from the libvirt hook. Only root may set it, and it is a label: nothing is authorized by
+ * it. kind: 1..32 of [a-z0-9-]; name: 1..255 bytes of valid UTF-8 without control characters;
+ * uuid: 8-4-4-4-12 hex digits, kept in lowercase. kind[0] == 0: no owner. */
+#define LEASE_OWNER_KIND_MAX 32
+#define LEASE_OWNER_NAME_MAX 255
+#define LEASE_OWNER_UUID_STRLEN 36
+
+typedef struct LeaseOwner {
+        char kind[LEASE_OWNER_KIND_MAX + 1];
+        char name[LEASE_OWNER_NAME_MAX + 1];
+        char uuid[LEASE_OWNER_UUID_STRLEN + 1];
+} LeaseOwner;
+
+/* -EINVAL if any part is malformed (see above). */
+int lease_owner_set(LeaseOwner *o, const char *kind, const char *name, const char *uuid);
+bool lease_owner_is_set(const LeaseOwner *o);
+/* {"kind":...,"name":...,"uuid":...} */
+int lease_owner_to_json(const LeaseOwner *o, sd_json_variant **ret);
+/* Strict: exactly those three string fields. */
+int lease_owner_from_json(sd_json_variant *v, LeaseOwner *ret);
+/* Valid UTF-8 without control characters (C0, DEL, C1). */
+bool utf8_is_printable(const char *s, size_t max);
+
 typedef struct Lease {
         char id[LEASE_ID_STRLEN + 1];
         LeaseKind kind;
@@ -42,6 +66,7 @@ typedef struct Lease {
         size_t n_groups;
         BindDevice *moved;               /* devices this lease moved to vfio-pci, with their origin */
         size_t n_moved;
+        LeaseOwner owner;                /* a label, e.g. the libvirt domain; unset: kind "" */
 
         /* Runtime only, not journalled. */
         struct Broker *broker;

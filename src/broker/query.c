@@ -105,6 +105,8 @@ static int device_json(const Topology *t, const Policy *p, const Caller *c, cons
                         /* Who holds it is the holder's and root's business: others see only "leased". */
                         SD_JSON_BUILD_PAIR_CONDITION(d->held_by && c && (c->uid == 0 || c->uid == d->held_by_uid),
                                                      "heldBy", SD_JSON_BUILD_STRING(d->held_by)),
+                        SD_JSON_BUILD_PAIR_CONDITION(d->held_by_domain && c && c->uid == 0,
+                                                     "heldByDomain", SD_JSON_BUILD_STRING(d->held_by_domain)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("endpoint", !pci_device_is_bridge(d)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("multifunction", d->multifunction),
                         SD_JSON_BUILD_PAIR_CONDITION(!!d->physfn, "physfn", SD_JSON_BUILD_STRING(d->physfn)),

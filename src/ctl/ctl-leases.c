@@ -51,11 +51,21 @@ static int add_lease(Table *t, sd_json_variant *lease) {
         if (r < 0)
                 return r;
 
-        return add_since(t, lease);
+        r = add_since(t, lease);
+        if (r < 0)
+                return r;
+        /* The label root's Bind gave the lease, e.g. the libvirt domain: "libvirt-domain vm1". */
+        sd_json_variant *o = json_object(lease, "owner");
+        if (json_str(o, "kind") && json_str(o, "name")) {
+                char clean[TEXT_MAX];
+                (void) text_clean(clean, sizeof clean, json_str(o, "name"), 64);
+                return table_addf(t, NULL, "%s %s", json_str(o, "kind"), clean);
+        }
+        return table_add(t, NULL, NULL);
 }
 
 int verb_leases(int argc, char *argv[]) {
-        static const char *const headers[] = { "ID", "KIND", "UID", "PID", "DEVICES", "GROUPS", "SINCE" };
+        static const char *const headers[] = { "ID", "KIND", "UID", "PID", "DEVICES", "GROUPS", "SINCE", "OWNER" };
         _cleanup_(sd_varlink_flush_close_unrefp) sd_varlink *link = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         sd_json_variant *reply = NULL, *leases;

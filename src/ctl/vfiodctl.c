@@ -131,6 +131,9 @@ static void help_options(void) {
                "                         acquire: refuse unless the IOVA aperture covers N bits\n"
                "     --iova=START-END    acquire: an IOVA range that must be mappable (repeatable)\n"
                "     --exec -- CMD...    acquire: run CMD with the fds instead of holding them\n"
+               "\nlibvirt-hook NAME OPERATION SUB-OPERATION EXTRA < DOMAIN-XML\n"
+               "                         libvirt's qemu hook (/etc/libvirt/hooks/qemu.d/50-vfiod): binds the\n"
+               "                         domain's PCI host devices on prepare, gives them back on release\n"
                "\nExit status: 0 success, 1 failure or device denied, 2 usage error;\n"
                "acquire --exec: CMD's exit status.\n",
                VFIODCTL_DEFAULT_ADDRESS);
@@ -337,6 +340,11 @@ int main(int argc, char *argv[]) {
 
         /* For the glyphs and character widths only; output stays in English. */
         (void) setlocale(LC_CTYPE, "");
+
+        /* libvirt's hook: its arguments are libvirt's (a domain name may start with '-'), never
+         * options of ours. */
+        if (argc >= 2 && streq(argv[1], "libvirt-hook"))
+                return libvirt_hook_main(argc - 2, argv + 2);
 
         /* "--" ends vfiodctl's own command line: what follows is acquire's CMD, never options of ours.
          * Look for it before getopt_long(), which permutes argv and would lose where it was. */

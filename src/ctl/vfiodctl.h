@@ -36,3 +36,5 @@ int verb_unbind(int argc, char *argv[]);
 int verb_acquire(int argc, char *argv[]);
 int verb_release(int argc, char *argv[]);
 int verb_leases(int argc, char *argv[]);
+/* libvirt's qemu hook: argv is NAME OPERATION SUB-OPERATION EXTRA; returns an exit status. */
+int libvirt_hook_main(int argc, char *argv[]);

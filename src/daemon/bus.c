@@ -329,7 +329,7 @@ static int method_list_leases(sd_bus_message *m, void *userdata, sd_bus_error *e
                 return r;
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(sssuuasaitb)");
+                r = sd_bus_message_open_container(reply, 'a', "(sssuuasaitb(sss))");
         sd_json_variant *leases = sd_json_variant_by_key(v, "leases");
         for (size_t i = 0; r >= 0 && i < sd_json_variant_elements(leases); i++) {
                 sd_json_variant *devices, *groups;
@@ -337,7 +337,7 @@ static int method_list_leases(sd_bus_message *m, void *userdata, sd_bus_error *e
                 e = sd_json_variant_by_index(leases, i);
                 devices = sd_json_variant_by_key(e, "devices");
                 groups = sd_json_variant_by_key(e, "groups");
-                r = sd_bus_message_open_container(reply, 'r', "sssuuasaitb");
+                r = sd_bus_message_open_container(reply, 'r', "sssuuasaitb(sss)");
                 if (r >= 0)
                         r = sd_bus_message_append(reply, "sssuu",
                                                   sd_json_variant_string(sd_json_variant_by_key(e, "id")),
@@ -361,6 +361,13 @@ static int method_list_leases(sd_bus_message *m, void *userdata, sd_bus_error *e
                         r = sd_bus_message_append(reply, "tb",
                                                   sd_json_variant_unsigned(sd_json_variant_by_key(e, "since")),
                                                   sd_json_variant_boolean(sd_json_variant_by_key(e, "restoreOnRelease")));
+                /* The owner label: kind, name, uuid; "" each when the lease has none. */
+                sd_json_variant *owner = sd_json_variant_by_key(e, "owner");
+                if (r >= 0)
+                        r = sd_bus_message_append(reply, "(sss)",
+                                                  strempty(sd_json_variant_string(sd_json_variant_by_key(owner, "kind"))),
+                                                  strempty(sd_json_variant_string(sd_json_variant_by_key(owner, "name"))),
+                                                  strempty(sd_json_variant_string(sd_json_variant_by_key(owner, "uuid"))));
                 if (r >= 0)
                         r = sd_bus_message_close_container(reply);
         }
@@ -606,7 +613,7 @@ static const sd_bus_vtable broker_vtable[] = {
                                  method_acquire, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Release", "s", SD_BUS_PARAM(leaseId), "as", SD_BUS_PARAM(devices),
                                  method_release, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_NAMES("ListLeases", "", , "a(sssuuasaitb)", SD_BUS_PARAM(leases),
+        SD_BUS_METHOD_WITH_NAMES("ListLeases", "", , "a(sssuuasaitb(sss))", SD_BUS_PARAM(leases),
                                  method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Reload", "", , "a(ss)", SD_BUS_PARAM(files), method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         EVENT_SIGNAL("DeviceAdded"),

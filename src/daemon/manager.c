@@ -48,6 +48,7 @@ Manager *manager_free(Manager *m) {
         manager_bus_done(m);
         sd_event_source_unref(m->udev_event_source);
         udev_monitor_unref(m->udev_monitor);
+        libvirt_watch_free(m->libvirt);
         sd_event_source_unref(m->stop_timer);
         broker_free(m->broker);
         sd_event_unref(m->event);
@@ -228,6 +229,11 @@ int manager_start(Manager *m) {
         r = broker_start(m->broker);
         if (r < 0)
                 return r;
+        /* Not fatal either: without libvirt (not installed, not running) vfiod works the same,
+         * minus the domain facts. Started after the signal mask is set: the thread inherits it. */
+        r = libvirt_watch_new(m->event, m->broker, LIBVIRT_WATCH_URI, &m->libvirt);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start the libvirt watch, running without it: %m");
 
         r = manager_varlink_init(m);
         if (r < 0)
@@ -238,10 +244,13 @@ int manager_start(Manager *m) {
 }
 
 int manager_get_info(Manager *m, const CallerInfo *caller, sd_json_variant **ret) {
-        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL, *lv = NULL;
         int r;
 
         r = broker_get_info(m->broker, caller, &v);
+        if (r < 0)
+                return r;
+        r = libvirt_watch_info(m->libvirt, &lv);
         if (r < 0)
                 return r;
         r = sd_json_variant_merge_objectbo(
@@ -251,7 +260,11 @@ int manager_get_info(Manager *m, const CallerInfo *caller, sd_json_variant **ret
                                         SD_JSON_BUILD_PAIR_STRING("varlink", VFIOD_VARLINK_ADDRESS),
                                         SD_JSON_BUILD_PAIR_CONDITION(!!m->bus, "dbus", SD_JSON_BUILD_STRING(VFIOD_BUS_NAME)),
                                         SD_JSON_BUILD_PAIR_CONDITION(!m->bus, "dbusUnavailable",
-                                                                     SD_JSON_BUILD_STRING(strna(m->bus_error)))));
+                                                                     SD_JSON_BUILD_STRING(strna(m->bus_error)))),
+                        /* What keeps the facts current beside sysfs: uevents, and libvirt's domains. */
+                        SD_JSON_BUILD_PAIR_OBJECT("watchers",
+                                                  SD_JSON_BUILD_PAIR_BOOLEAN("udev", !!m->udev_monitor),
+                                                  SD_JSON_BUILD_PAIR_VARIANT("libvirt", lv)));
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(v);

@@ -9,6 +9,7 @@
 #include <systemd/sd-varlink.h>
 
 #include "broker.h"
+#include "libvirt.h"
 #include "listener.h"
 
 struct udev_monitor;
@@ -28,6 +29,8 @@ typedef struct Manager {
         Listener listener;            /* accepts connections, accounts them per user */
         sd_varlink *monitors[MONITORS_MAX];
         size_t n_monitors;
+
+        LibvirtWatch *libvirt;        /* running domains and their devices; NULL if not built */
 
         sd_bus *bus;                  /* the system bus; NULL where none runs */
         char *bus_error;              /* why not, for GetInfo */

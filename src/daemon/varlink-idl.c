@@ -159,6 +159,8 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_FIELD_COMMENT("Which lease holds it, when state is leased"),
                 SD_VARLINK_FIELD_COMMENT("Which lease of which uid, for that uid and root; others see only the state leased"),
                 SD_VARLINK_DEFINE_FIELD(heldBy, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("The running libvirt domain that uses the device's group (root only)"),
+                SD_VARLINK_DEFINE_FIELD(heldByDomain, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Header type 0: an endpoint; bridges are not assignable"),
                 SD_VARLINK_DEFINE_FIELD(endpoint, SD_VARLINK_BOOL, 0),
                 SD_VARLINK_DEFINE_FIELD(multifunction, SD_VARLINK_BOOL, 0),
@@ -229,6 +231,15 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(apertureBits, SD_VARLINK_INT, 0));
 
 static SD_VARLINK_DEFINE_STRUCT_TYPE(
+                LeaseOwner,
+                SD_VARLINK_FIELD_COMMENT("What names itself: libvirt-domain for the libvirt hook; 1..32 of [a-z0-9-]"),
+                SD_VARLINK_DEFINE_FIELD(kind, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("1..255 bytes of UTF-8, no control characters"),
+                SD_VARLINK_DEFINE_FIELD(name, SD_VARLINK_STRING, 0),
+                SD_VARLINK_FIELD_COMMENT("8-4-4-4-12 hex digits"),
+                SD_VARLINK_DEFINE_FIELD(uuid, SD_VARLINK_STRING, 0));
+
+static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 Lease,
                 SD_VARLINK_DEFINE_FIELD(id, SD_VARLINK_STRING, 0),
                 SD_VARLINK_FIELD_COMMENT("acquire (ends with its holder process) or bind (ends with Unbind)"),
@@ -242,7 +253,9 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(groups, SD_VARLINK_INT, SD_VARLINK_ARRAY),
                 SD_VARLINK_FIELD_COMMENT("CLOCK_REALTIME, microseconds"),
                 SD_VARLINK_DEFINE_FIELD(since, SD_VARLINK_INT, 0),
-                SD_VARLINK_DEFINE_FIELD(restoreOnRelease, SD_VARLINK_BOOL, 0));
+                SD_VARLINK_DEFINE_FIELD(restoreOnRelease, SD_VARLINK_BOOL, 0),
+                SD_VARLINK_FIELD_COMMENT("The label the lease was bound with (root's Bind); a label, not an identity"),
+                SD_VARLINK_DEFINE_FIELD_BY_TYPE(owner, LeaseOwner, SD_VARLINK_NULLABLE));
 
 static SD_VARLINK_DEFINE_METHOD(
                 GetInfo,
@@ -301,6 +314,8 @@ static SD_VARLINK_DEFINE_METHOD(
                 Bind,
                 SD_VARLINK_FIELD_COMMENT("PCI addresses; their whole IOMMU groups move to vfio-pci"),
                 SD_VARLINK_DEFINE_INPUT(devices, SD_VARLINK_STRING, SD_VARLINK_ARRAY),
+                SD_VARLINK_FIELD_COMMENT("A label for the lease, e.g. the libvirt domain it is for (root only)"),
+                SD_VARLINK_DEFINE_INPUT_BY_TYPE(owner, LeaseOwner, SD_VARLINK_NULLABLE),
                 SD_VARLINK_DEFINE_OUTPUT(leaseId, SD_VARLINK_STRING, 0),
                 SD_VARLINK_DEFINE_OUTPUT(groups, SD_VARLINK_INT, SD_VARLINK_ARRAY),
                 SD_VARLINK_FIELD_COMMENT("Every device now on vfio-pci, with /dev/vfio/N present"),
@@ -423,6 +438,7 @@ SD_VARLINK_DEFINE_INTERFACE(
                 SD_VARLINK_SYMBOL_COMMENT("A VFIO container passed with an Acquire reply"),
                 &vl_type_Container,
                 SD_VARLINK_SYMBOL_COMMENT("Who holds which devices"),
+                &vl_type_LeaseOwner,
                 &vl_type_Lease,
                 SD_VARLINK_SYMBOL_COMMENT("Move whole IOMMU groups to vfio-pci, no fds (varlinkctl, the libvirt hook); held until Unbind"),
                 &vl_method_Bind,

@@ -425,11 +425,13 @@ typedef struct RequestParams {
         sd_json_variant *devices;
         int64_t min_aperture_bits;
         sd_json_variant *iova_ranges;
+        sd_json_variant *owner;
 } RequestParams;
 
 static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m, LeaseKind kind) {
         static const sd_json_dispatch_field bind_table[] = {
-                { "devices", SD_JSON_VARIANT_ARRAY, sd_json_dispatch_variant_noref, offsetof(RequestParams, devices), SD_JSON_MANDATORY },
+                { "devices", SD_JSON_VARIANT_ARRAY,  sd_json_dispatch_variant_noref, offsetof(RequestParams, devices), SD_JSON_MANDATORY },
+                { "owner",   SD_JSON_VARIANT_OBJECT, sd_json_dispatch_variant_noref, offsetof(RequestParams, owner),   SD_JSON_NULLABLE  },
                 {}
         };
         static const sd_json_dispatch_field acquire_table[] = {
@@ -442,6 +444,7 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
         _cleanup_(caller_info_done) CallerInfo c = {};
         IovaRange iova[IOVA_RANGES_MAX];
         RequestParams p = {};
+        LeaseOwner owner = {};
         size_t n_iova = 0;
         int r;
 
@@ -466,6 +469,8 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                         n_iova++;
                 }
         }
+        if (p.owner && !sd_json_variant_is_null(p.owner) && lease_owner_from_json(p.owner, &owner) < 0)
+                return sd_varlink_error_invalid_parameter_name(link, "owner");
         r = identify(link, &c);
         if (r <= 0)
                 return r;
@@ -481,12 +486,15 @@ static int vl_request(sd_varlink *link, sd_json_variant *parameters, Manager *m,
                 .min_aperture_bits = (unsigned) p.min_aperture_bits,
                 .iova = iova,
                 .n_iova = n_iova,
+                .owner = lease_owner_is_set(&owner) ? &owner : NULL,
         };
         /* The reference is on_request_done()'s, unless broker_request() fails before it starts. */
         sd_varlink_ref(link);
         r = broker_request(m->broker, &c, &req, on_request_done, link);
         if (r < 0) {
                 sd_varlink_unref(link);
+                if (r == -EPERM)
+                        return sd_varlink_error(link, SD_VARLINK_ERROR_PERMISSION_DENIED, NULL);
                 return sd_varlink_error_errno(link, r);
         }
         return 0;

@@ -964,6 +964,31 @@ static int check_in_use(Eval *e) {
         return 0;
 }
 
+/* A running libvirt domain uses the device (its group), whether vfiod bound it or libvirt did:
+ * nobody else may have it. The domain's name is root's to read (libvirt's own listing is
+ * privileged too). */
+static int check_held_by_domain(Eval *e) {
+        for (size_t i = 0; i < e->n_devices; i++) {
+                const PciDevice *d = e->devices[i];
+                bool root = e->caller && e->caller->uid == 0;
+                int r;
+
+                if (d->held_by_domain && root)
+                        r = emit(e, "held-by-domain", false, d->address,
+                                 "%s is used by the running libvirt domain '%s'; shut it down (virsh shutdown) or detach "
+                                 "the device from it (virsh detach-device) first", d->address, d->held_by_domain);
+                else if (d->held_by_domain)
+                        r = emit(e, "held-by-domain", false, d->address,
+                                 "%s is used by a running libvirt domain; ask the administrator to shut it down or "
+                                 "detach the device from it", d->address);
+                else
+                        r = emit(e, "held-by-domain", true, d->address, "no running libvirt domain uses %s", d->address);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int (*const checks[])(Eval *e) = {
         check_no_iommu_group,
         check_not_an_endpoint,
@@ -980,6 +1005,7 @@ static int (*const checks[])(Eval *e) = {
         check_host,
         check_sriov_vfs_enabled,
         check_in_use,
+        check_held_by_domain,
         check_authorization,
 };
 

@@ -41,6 +41,7 @@ void pci_device_done(PciDevice *d) {
         free(d->parent);
         free(d->host_use_detail);
         free(d->held_by);
+        free(d->held_by_domain);
         *d = (PciDevice) {};
 }
 

@@ -77,11 +77,62 @@ static void test_bad_numvfs(void **state) {
         }
 }
 
+/* The owner label: strict on every part, kept through the journal, lowercase uuid. */
+static void test_owner(void **state) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        Lease *l = parse(old_journal), *back = NULL;
+        LeaseOwner o = {};
+        char longname[LEASE_OWNER_NAME_MAX + 2];
+
+        assert_non_null(l);
+        assert_false(lease_owner_is_set(&l->owner));
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "vm-\xc3\xa9t\xc3\xa9", "6A3C8E0C-1B7D-4F5E-9C2A-0123456789AB"), 0);
+        assert_string_equal(o.uuid, "6a3c8e0c-1b7d-4f5e-9c2a-0123456789ab");
+        l->owner = o;
+        assert_int_equal(lease_to_json(l, &v), 0);
+        assert_int_equal(lease_from_json(v, &back), 0);
+        assert_string_equal(back->owner.kind, "libvirt-domain");
+        assert_string_equal(back->owner.name, "vm-\xc3\xa9t\xc3\xa9");
+        assert_string_equal(back->owner.uuid, o.uuid);
+        lease_free(back);
+        lease_free(l);
+
+        const char *uuid = "6a3c8e0c-1b7d-4f5e-9c2a-0123456789ab";
+        assert_int_equal(lease_owner_set(&o, "", "vm", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "Libvirt", "vm", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain-libvirt-domain-libvirt", "vm", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "a\nb", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "a\x7f", uuid), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "\xc2\x85", uuid), -EINVAL);     /* C1 NEL */
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "\xc0\xaf", uuid), -EINVAL);     /* overlong */
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "\xed\xa0\x80", uuid), -EINVAL); /* surrogate */
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "\xe2\x82", uuid), -EINVAL);     /* cut */
+        memset(longname, 'a', sizeof longname - 1);
+        longname[sizeof longname - 1] = 0;
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", longname, uuid), -EINVAL);
+        longname[LEASE_OWNER_NAME_MAX] = 0;
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", longname, uuid), 0);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "vm", "6a3c8e0c1b7d4f5e9c2a0123456789ab"), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "vm", "6a3c8e0c-1b7d-4f5e-9c2a-0123456789ag"), -EINVAL);
+        assert_int_equal(lease_owner_set(&o, "libvirt-domain", "vm", "6a3c8e0c-1b7d-4f5e-9c2a-0123456789abc"), -EINVAL);
+
+        /* A journal with a bad or extended owner is refused. */
+        v = sd_json_variant_unref(v);
+        assert_int_equal(sd_json_parse("{\"kind\":\"libvirt-domain\",\"name\":\"vm\",\"uuid\":\"x\"}", 0, &v, NULL, NULL), 0);
+        assert_int_equal(lease_owner_from_json(v, &o), -EINVAL);
+        v = sd_json_variant_unref(v);
+        assert_int_equal(sd_json_parse("{\"kind\":\"libvirt-domain\",\"name\":\"vm\",\"uuid\":\"6a3c8e0c-1b7d-4f5e-9c2a-0123456789ab\",\"x\":1}",
+                                       0, &v, NULL, NULL), 0);
+        assert_int_equal(lease_owner_from_json(v, &o), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_old_journal),
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_bad_numvfs),
+                cmocka_unit_test(test_owner),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,7 +288,7 @@ static void test_clean_single_device(void **state) {
                 "no-iommu-group", "not-an-endpoint", "partial-group", "group-not-viable", "noiommu",
                 "unsafe-interrupts", "no-interrupt-remapping", "acs-override", "smmu-bypass", "direct-mapped-region",
                 "aperture-too-small", "aperture-mixed", "root-storage", "routed-interface", "boot-console",
-                "sriov-vfs-enabled", "in-use", "not-authorized",
+                "sriov-vfs-enabled", "in-use", "held-by-domain", "not-authorized",
         };
         Fixture *f = *state;
         Verdict v;
@@ -809,6 +809,31 @@ static void test_in_use(void **state) {
         verdict_done(&v);
 }
 
+/* A running libvirt domain uses the device: refused to everyone, root included; only root reads
+ * the domain's name. */
+static void test_held_by_domain(void **state) {
+        Fixture *f = *state;
+        Verdict v;
+
+        f->devices[D_E1000E].held_by_domain = (char *) "vm1";
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_false(v.allowed);
+        expect(&v, "held-by-domain", A_E1000E, false, "the running libvirt domain 'vm1'");
+        verdict_done(&v);
+        evaluate(f, DEVICES(A_E1000E), &alice, &v);
+        assert_false(v.allowed);
+        expect(&v, "held-by-domain", A_E1000E, false, "a running libvirt domain");
+        for (size_t i = 0; i < v.n_checks; i++)
+                assert_null(strstr(v.checks[i].sentence, "vm1"));
+        verdict_done(&v);
+        f->devices[D_E1000E].held_by_domain = NULL;
+
+        evaluate(f, DEVICES(A_E1000E), &root, &v);
+        assert_true(v.allowed);
+        expect(&v, "held-by-domain", A_E1000E, true, "no running libvirt domain uses");
+        verdict_done(&v);
+}
+
 /* ---- SR-IOV ---- */
 
 static void test_sriov_pf(void **state) {
@@ -1117,6 +1142,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_denied_by_rule, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bind_right, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_safety_binds_root, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_held_by_domain, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_in_use, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sriov_pf, setup, teardown),

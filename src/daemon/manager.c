@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "boot-bind.h"
 #include "broker.h"
 #include "log.h"
 #include "macro.h"
@@ -195,6 +196,12 @@ static void warn_test_hooks(void) {
 #endif
 }
 
+/* READY=1 only once the boot bindings are done: the unit is ordered before libvirtd, virtqemud and
+ * libvirt-guests, which must find those devices on vfio-pci. */
+static void on_boot_bound(Broker *b, void *userdata) {
+        (void) sd_notify(false, "READY=1\nSTATUS=Processing requests...");
+}
+
 int manager_start(Manager *m) {
         int r;
 
@@ -240,6 +247,10 @@ int manager_start(Manager *m) {
                 return r;
         /* Not fatal: a minimal host or an early boot has no system bus; varlink serves alone. */
         (void) manager_bus_init(m);
+
+        r = broker_bind_at_boot(m->broker, BOOT_BIND_MARKER, on_boot_bound, m);
+        if (r < 0)
+                on_boot_bound(m->broker, m);
         return 0;
 }
 
@@ -274,7 +285,6 @@ int manager_get_info(Manager *m, const CallerInfo *caller, sd_json_variant **ret
 int manager_run(Manager *m) {
         int r;
 
-        (void) sd_notify(false, "READY=1\nSTATUS=Processing requests...");
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1");
         if (r < 0)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vfiod.policy(5) documents every reason code and every policy key the code knows. Both lists are
 # read from the sources, not kept here: the evaluator's emit() calls and host-check table, the
-# daemon's own Denied replies, and the loader's field tables.
+# broker's own Checks (Check.code), and the loader's field tables.
 #   test-manuals.sh SOURCE-ROOT MAN-PAGE
 set -euo pipefail
 src=$1 page=$2
@@ -11,7 +11,7 @@ fail=0
 codes=$( { grep -ho 'emit([a-z]*, "[a-z-]*"' "$src"/src/policy/*.c | sed 's/.*"\(.*\)"/\1/'
            grep -ho '{ "[a-z-]*", HOST_USE_' "$src"/src/policy/policy-eval.c | sed 's/{ "\(.*\)".*/\1/'
            # checks the broker makes itself (user-namespace); none is fine, the counts below guard
-           grep -ho '\.code = "[a-z-]*"' "$src"/src/broker/*.c | sed 's/.*"\(.*\)"/\1/' || true
+           grep -ho '\.code = "[a-z-]*"' "$src"/src/broker/*.c "$src"/src/daemon/*.c | sed 's/.*"\(.*\)"/\1/' || true
          } | sort -u)
 keys=$(grep -ho '^ *{ "[A-Za-z]*", *parse_[a-z_]*, *\(offsetof\|0\)' "$src"/src/policy/policy-load.c |
        sed 's/^ *{ "\([A-Za-z]*\)".*/\1/' | sort -u)

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # vfiod as an admin meets it: installed on a host where nothing VFIO was loaded by hand,
 # `systemctl enable --now vfiod`, and it works for an unprivileged user at once and after a reboot,
-# under the hardened unit. Runs with --boots 2 (VFIOD_BOOT is 1, then 2; the same disk).
+# under the hardened unit, and bindAtBoot across a real reboot. Runs with --boots 2 (VFIOD_BOOT is
+# 1, then 2; the same disk) and a second PCIe-to-PCI bridge with two e1000 (03:01.0, 03:02.0: one
+# shared group).
 set -u
 . ./checks.sh
 B=io.vfiod.Broker
@@ -67,7 +69,32 @@ JSON
     check "systemd-analyze security vfiod.service <= 2.0 (got '$score')" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'
     check "vfiod runs with CAP_NET_ADMIN and CAP_SYS_PTRACE only" bash -c \
         "grep -q '^CapBnd:	0000000000081000$' /proc/\$(systemctl show -P MainPID vfiod)/status"
+    # What the hardening leaves vfiod: read-only /proc/sys, writable where binding writes, VFIO in /dev.
+    pid=$(systemctl show -P MainPID vfiod)
+    awk '$5 ~ /^\/(sys|sys\/bus\/pci|sys\/devices|proc\/sys|dev|dev\/vfio)$/ {print "# mount", $5, $6}' /proc/$pid/mountinfo
+    check "vfiod's /proc/sys is read-only" bash -c "! nsenter -t $pid -m sh -c 'echo 1 >/proc/sys/kernel/sysrq' 2>/dev/null"
+    check "vfiod's driver_override is writable" nsenter -t $pid -m sh -c 'echo >/sys/bus/pci/devices/0000:00:03.0/driver_override'
+    check "vfiod's /dev has /dev/vfio and no disk" nsenter -t $pid -m sh -c 'test -c /dev/vfio/vfio && test ! -e /dev/vda'
     check "libvirtd is ordered after vfiod" bash -c "systemctl show -P After libvirtd.service | grep -qw vfiod.service"
+    check "virtqemud is ordered after vfiod" bash -c "systemctl show -P After virtqemud.service | grep -qw vfiod.service"
+
+    # bindAtBoot for the next boot: a single-device group, a whole two-device group, and one member
+    # of a shared group alone. Nothing is bound before then (this boot's bindings were made when
+    # vfiod started, before these rules existed).
+    before=$(for d in 0000:00:03.0 0000:02:01.0 0000:02:02.0 0000:03:01.0 0000:03:02.0; do echo "$d $(driver $d)"; done)
+    cat >/etc/vfiod/policy.d/60-boot.json <<'JSON'
+{ "rules": [
+  { "name": "boot-single", "match": { "address": "0000:00:03.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true },
+  { "name": "boot-group", "match": { "address": "0000:02:0?.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true },
+  { "name": "boot-half", "match": { "address": "0000:03:01.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true }
+] }
+JSON
+    check "Reload accepts the bindAtBoot rules" vfiodctl reload
+    check_eq "bindAtBoot binds nothing before the next boot" "$before" \
+        "$(for d in 0000:00:03.0 0000:02:01.0 0000:02:02.0 0000:03:01.0 0000:03:02.0; do echo "$d $(driver $d)"; done)"
+    check_eq "03:01.0 and 03:02.0 share a group" \
+        "$(basename "$(readlink /sys/bus/pci/devices/0000:03:01.0/iommu_group)")" \
+        "$(basename "$(readlink /sys/bus/pci/devices/0000:03:02.0/iommu_group)")"
     ;;
 2)
     check_eq "vfiod.service still enabled" enabled "$(systemctl is-enabled vfiod.service)"
@@ -76,7 +103,30 @@ JSON
     check_eq "vfiod.service started at boot" active "$(systemctl is-active vfiod.service)"
     check "its start was at boot, before this script" bash -c \
         "[ \$(systemctl show -P ActiveEnterTimestampMonotonic vfiod.service) -lt \$(systemctl show -P ActiveEnterTimestampMonotonic multi-user.target) ]"
+    # bindAtBoot: on vfio-pci before this script (and libvirt) ran, as Bind leases of root.
+    check_eq "bindAtBoot: 00:03.0 on vfio-pci at boot" vfio-pci "$(driver 0000:00:03.0)"
+    check_eq "bindAtBoot: 02:01.0 on vfio-pci at boot" vfio-pci "$(driver 0000:02:01.0)"
+    check_eq "bindAtBoot: 02:02.0 on vfio-pci at boot" vfio-pci "$(driver 0000:02:02.0)"
+    check_eq "bindAtBoot: half group untouched, 03:01.0" e1000 "$(driver 0000:03:01.0)"
+    check_eq "bindAtBoot: half group untouched, 03:02.0" e1000 "$(driver 0000:03:02.0)"
+    j=$(journalctl -b -o json MESSAGE_ID=c45757b8c4734020b47e0bb91e99abb1 VFIOD_DEVICE=0000:03:01.0 | tail -n1)
+    echo "$j" | jq -c '{MESSAGE, VFIOD_OPERATION, VFIOD_REASONS, VFIOD_CALLER_UID}'
+    check_jq "the half group's refusal is in the journal: bind, partial-group" \
+        '.VFIOD_OPERATION == "bind" and (.VFIOD_REASONS | test("partial-group"))' "$j"
+    leases=$(call ListLeases)
+    echo "$leases" | jq -c '.leases[] | {kind, uid, devices}'
+    check_jq "ListLeases: two bind leases of root" '[.leases[] | select(.kind == "bind" and .uid == 0)] | length == 2' "$leases"
+    check_jq "ListLeases: 00:03.0 alone" 'any(.leases[]; .devices == ["0000:00:03.0"])' "$leases"
+    check_jq "ListLeases: 02:01.0 with 02:02.0" 'any(.leases[]; (.devices | sort) == ["0000:02:01.0","0000:02:02.0"])' "$leases"
+    check "journal: the boot binding is logged" bash -c \
+        "journalctl -b -u vfiod.service -o cat | grep -q 'Bound at boot (bindAtBoot): 0000:00:03.0'"
     acquire_as_dpdk
+    # Unbind gives them back, as any Bind lease.
+    check "Unbind 00:03.0" vfiodctl unbind 0000:00:03.0
+    check "Unbind 02:01.0 02:02.0" vfiodctl unbind 0000:02:01.0 0000:02:02.0
+    check_eq "00:03.0 back on e1000e" e1000e "$(driver 0000:00:03.0)"
+    check_eq "02:01.0 back on e1000" e1000 "$(driver 0000:02:01.0)"
+    check_eq "no lease left" 0 "$(call ListLeases | jq '.leases | length')"
     check "no vfiod error in this boot's journal" bash -c "! journalctl -q -b -u vfiod.service -p err --no-pager | grep -q ."
     ;;
 esac

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "boot-bind.h"
 #include "broker.h"
 #include "host-use.h"
 #include "log.h"
@@ -43,6 +44,7 @@ int broker_new(sd_event *e, Broker **ret) {
 Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
+        boot_binder_free(b->boot_binder);
         facts_done(&b->facts);
         denial_limit_done(&b->denials);
         broker_leases_done(b);
@@ -127,6 +129,8 @@ void broker_device_event(Broker *b, struct udev_device *d, const char *action) {
                 strcmp(action, "bind") == 0 ? "bound" :
                 strcmp(action, "unbind") == 0 ? "unbound" : "changed";
         broker_emit(b, event, udev_device_get_sysname(d), p ? p->driver : NULL, p ? p->iommu_group : -1);
+        if (p && strcmp(action, "add") == 0)
+                (void) broker_bind_when_settled(b, p->address);
 }
 
 static int policy_dirs(char **buf, const char *dirs[static POLICY_DIRS_MAX], size_t *n) {

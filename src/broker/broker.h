@@ -40,6 +40,7 @@ struct udev_device;
 #define BROKER_ERROR_SYSTEM         "io.systemd.System"
 
 typedef struct Broker Broker;
+typedef struct BootBinder BootBinder;
 
 /* Something happened that subscribers (Monitor, D-Bus signals) hear of: "added", "removed",
  * "bound", "unbound", "changed", "rescanned", "policy-reloaded", "leased", "released", "denied". */
@@ -60,6 +61,8 @@ struct Broker {
         size_t n_leases;
 
         WorkerSet workers;            /* every worker not yet reaped */
+
+        BootBinder *boot_binder;      /* bindAtBoot's queue, at boot and for devices that appear */
 
         DomainXml *domains;           /* the running libvirt domains and their PCI hostdevs */
         size_t n_domains;

@@ -2,14 +2,15 @@
 # vfiod as an admin meets it: installed on a host where nothing VFIO was loaded by hand,
 # `systemctl enable --now vfiod`, and it works for an unprivileged user at once and after a reboot,
 # under the hardened unit, and bindAtBoot across a real reboot. Runs with --boots 2 (VFIOD_BOOT is
-# 1, then 2; the same disk) and a second PCIe-to-PCI bridge with two e1000 (03:01.0, 03:02.0: one
-# shared group).
+# 1, then 2; the same disk), a second PCIe-to-PCI bridge with two e1000 (03:01.0, 03:02.0: one
+# shared group) and an igb (82576) SR-IOV PF whose VFs, made in boot 2, are bound as they appear.
 set -u
 . ./checks.sh
 B=io.vfiod.Broker
 T=/usr/libexec/vfiod-tests
 call() { varlinkctl call "$BROKER" "$B.$1" "${2:-{\}}"; }
 driver() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null || echo none; }
+wait_for() { for _ in $(seq 1 "${2:-30}"); do eval "$1" && return 0; sleep 1; done; return 1; }
 as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups "$@"; }
 NIC=0000:01:00.0
 
@@ -86,7 +87,8 @@ JSON
 { "rules": [
   { "name": "boot-single", "match": { "address": "0000:00:03.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true },
   { "name": "boot-group", "match": { "address": "0000:02:0?.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true },
-  { "name": "boot-half", "match": { "address": "0000:03:01.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true }
+  { "name": "boot-half", "match": { "address": "0000:03:01.0" }, "allow": { "users": ["root"] }, "bindAtBoot": true },
+  { "name": "boot-vfs", "match": { "vendor": "8086", "device": "10ca" }, "allow": { "users": ["root"] }, "bindAtBoot": true }
 ] }
 JSON
     check "Reload accepts the bindAtBoot rules" vfiodctl reload
@@ -119,7 +121,7 @@ JSON
     check_jq "ListLeases: 00:03.0 alone" 'any(.leases[]; .devices == ["0000:00:03.0"])' "$leases"
     check_jq "ListLeases: 02:01.0 with 02:02.0" 'any(.leases[]; (.devices | sort) == ["0000:02:01.0","0000:02:02.0"])' "$leases"
     check "journal: the boot binding is logged" bash -c \
-        "journalctl -b -u vfiod.service -o cat | grep -q 'Bound at boot (bindAtBoot): 0000:00:03.0'"
+        "journalctl -b -u vfiod.service -o cat | grep -q 'Bound by bindAtBoot: 0000:00:03.0'"
     acquire_as_dpdk
     # Unbind gives them back, as any Bind lease.
     check "Unbind 00:03.0" vfiodctl unbind 0000:00:03.0
@@ -127,6 +129,32 @@ JSON
     check_eq "00:03.0 back on e1000e" e1000e "$(driver 0000:00:03.0)"
     check_eq "02:01.0 back on e1000" e1000 "$(driver 0000:02:01.0)"
     check_eq "no lease left" 0 "$(call ListLeases | jq '.leases | length')"
+
+    # Devices that appear later: the igb PF makes two VFs (8086:10ca), which rule boot-vfs binds
+    # as they appear, each group a Bind lease of root.
+    PF=
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10c9 ] && PF=$(basename "$d")
+    done
+    check "an 82576 PF (8086:10c9) is there" test -n "$PF"
+    echo 2 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
+    mapfile -t VF < <(for l in /sys/bus/pci/devices/"$PF"/virtfn*; do basename "$(readlink "$l")"; done | sort)
+    check_eq "sriov_numvfs=2 made two VFs" 2 "${#VF[@]}"
+    for vf in "${VF[@]}"; do
+        check "new VF $vf on vfio-pci within 30 s" wait_for "[ \"\$(driver $vf)\" = vfio-pci ]" 30
+    done
+    leases=$(call ListLeases)
+    echo "$leases" | jq -c '.leases[] | {kind, uid, devices}'
+    for vf in "${VF[@]}"; do
+        check_jq "ListLeases: $vf in a bind lease of root" \
+            "any(.leases[]; .kind == \"bind\" and .uid == 0 and (.devices | index(\"$vf\")))" "$leases"
+    done
+    check "journal: the VFs' bindings are logged as they appeared" bash -c \
+        "journalctl -b -u vfiod.service -o cat | grep -q '${VF[0]} appeared and its rule says bindAtBoot'"
+    check "Unbind the VFs" vfiodctl unbind "${VF[@]}"
+    check_eq "${VF[0]} back on igbvf" igbvf "$(driver "${VF[0]}")"
+    echo 0 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
+    check_eq "no lease left after the VFs" 0 "$(call ListLeases | jq '.leases | length')"
     check "no vfiod error in this boot's journal" bash -c "! journalctl -q -b -u vfiod.service -p err --no-pager | grep -q ."
     ;;
 esac

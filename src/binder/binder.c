@@ -385,6 +385,19 @@ static int restore_sriov(const BindDevice *d, char **ret_error) {
         return 0;
 }
 
+/* A device that was held had no driver only because of the hold: let the bus pick one now. Which
+ * driver takes it, if any, is the host's business; only a vanished device is an error. */
+static int reprobe(const BindDevice *d, char **ret_error) {
+        int r;
+
+        if (!d->reprobe || d->original_driver[0])
+                return 0;
+        r = write_attr("/sys/bus/pci/drivers_probe", d->address);
+        if (r < 0 && device_gone(d->address))
+                return write_failed(d->address, r, "probing for its host driver", ret_error);
+        return 0;
+}
+
 /* Give a device back to its original driver and override. Used by restore and by rollback. */
 static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points, char **ret_error) {
         _cleanup_free_ char *p = NULL;
@@ -410,6 +423,9 @@ static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points
         }
 
         if (strcmp(cur, d->original_driver) == 0)
+                return reprobe(d, ret_error) ?: restore_sriov(d, ret_error);
+        /* Held, and a host driver has it already (the bus picked): that is where it goes anyway. */
+        if (d->reprobe && !d->original_driver[0] && strcmp(cur, VFIO_PCI) != 0)
                 return restore_sriov(d, ret_error);
 
         if (cur[0]) {
@@ -452,8 +468,13 @@ static int restore_one(const BindDevice *d, uint64_t deadline, bool crash_points
                 if (r < 0)
                         return fail(ret_error, -EIO, "Giving %s back to %s failed: it is on %s after the bind",
                                     d->address, d->original_driver, cur[0] ? cur : "no driver");
-        } else if (crash_points)
-                binder_crash_point("restore-after-bind");
+        } else {
+                if (crash_points)
+                        binder_crash_point("restore-after-bind");
+                r = reprobe(d, ret_error);
+                if (r < 0)
+                        return r;
+        }
 
         return restore_sriov(d, ret_error);
 }

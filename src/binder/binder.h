@@ -22,7 +22,15 @@ typedef struct BindDevice {
          * whatever device came next. */
         uint16_t vendor, device;
         int group;
+        /* It was held from its host driver (BINDER_HOLD_OVERRIDE) when it was moved: giving it back
+         * means letting the bus pick its driver, as if the hold had never been. */
+        bool reprobe;
 } BindDevice;
+
+/* The driver_override vfiod-hold (the udev rule) writes for a device whose policy rule says
+ * bindAtBoot and that no driver has yet: no driver has this name, so none binds it until vfiod
+ * binds it or gives it back. */
+#define BINDER_HOLD_OVERRIDE "vfiod-hold"
 
 /* TotalVFs is a 16-bit field in the SR-IOV capability. */
 #define BINDER_SRIOV_NUMVFS_MAX 65535U

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "pci-device.h"
+#include "worker.h"
 #include "strv.h"
 
 /* Binds are queued, at most BOOT_BIND_PARALLEL in flight: each forks a worker, and the unit's
@@ -20,6 +21,7 @@
 #define HOTPLUG_SETTLE_USEC (500ULL * 1000)
 /* Bounds a uevent storm; beyond it the rest wait for the next settle. */
 #define HOTPLUG_PENDING_MAX 65536
+#define HOLD_RELEASE_TIMEOUT_USEC (10ULL * 1000 * 1000)
 
 struct BootBinder {
         Broker *broker;
@@ -73,17 +75,53 @@ static int binder_get(Broker *b, BootBinder **ret) {
         return 0;
 }
 
-/* The deciding rule (the first that matches) asks for it; bridges are never requested. */
 static bool wanted(const Broker *b, const PciDevice *d) {
-        const PolicyRule *rule;
-
-        if (pci_device_is_bridge(d))
-                return false;
-        rule = policy_rule_for_device(&b->policy, d);
-        return rule && rule->bind_at_boot && !rule->deny;
+        return policy_binds_at_boot(&b->policy, d);
 }
 
 static void kick(BootBinder *bb);
+
+static bool held(const PciDevice *d) {
+        return !d->driver && d->driver_override && strcmp(d->driver_override, BINDER_HOLD_OVERRIDE) == 0;
+}
+
+static void on_released(Worker *w, int r, const char *message, void *userdata) {
+        char *address = userdata;
+
+        if (r < 0)
+                log_warning_errno(r, "Could not give %s back to the host after its hold: %s", address, strna(message));
+        else
+                log_info("%s is no longer held; the host's drivers may take it.", address);
+        worker_free(w);
+        free(address);
+}
+
+/* The udev rule held d from its host driver for a bindAtBoot binding that is not going to happen
+ * (refused, or its rule no longer says so): clear the hold and let the bus pick its driver, in a
+ * worker, since a driver's probe may block. */
+static void release_hold(Broker *b, const PciDevice *d) {
+        BindDevice bd = { .vendor = d->vendor, .device = d->device, .group = d->iommu_group, .reprobe = true };
+        char tag[WORKER_TAG_MAX];
+        char *address;
+        Worker *w;
+        int r;
+
+        if (!held(d))
+                return;
+        strcpy(bd.address, d->address);
+        snprintf(tag, sizeof(tag), "hold:%s", bd.address);
+        if (worker_set_has_tag(&b->workers, tag))
+                return;
+        address = strdup(d->address);
+        if (!address)
+                return (void) log_warning("Out of memory releasing the hold of %s.", d->address);
+        r = worker_start(&b->workers, tag, WORKER_RESTORE, &bd, &bd.group, 1, HOLD_RELEASE_TIMEOUT_USEC,
+                         on_released, NULL, address, &w);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot give %s back to the host after its hold: %m", d->address);
+                free(address);
+        }
+}
 
 static void maybe_boot_done(BootBinder *bb) {
         if (!bb->boot_pending || bb->in_flight > 0 || bb->first_job < bb->n_jobs)
@@ -102,11 +140,17 @@ static void on_bound(Broker *b, Operation *op, void *userdata) {
                          op->lease ? op->lease->id : "?");
         else
                 /* A Denied is journalled with its reasons by broker_request() itself. */
+        {
                 log_warning("Not bound by bindAtBoot: %s%s: %s%s%s", first,
                             op->n_request_devices > 1 ? " and the rest of its group" : "",
                             op->error_id, op->message ? ": " : "", strempty(op->message));
+                for (size_t i = 0; i < op->n_request_devices; i++) {
+                        const PciDevice *d = topology_find_device(&b->topology, op->request_devices[i]);
+                        if (d)
+                                release_hold(b, d);
+                }
+        }
         operation_free(op);
-        (void) b;
         bb->in_flight--;
         kick(bb);
         maybe_boot_done(bb);
@@ -190,8 +234,6 @@ int broker_bind_at_boot(Broker *b, const char *marker, BootBindDone done, void *
                         log_debug_errno(errno, "No %s, so no boot bindings: %m", marker);
                 else if (errno != EEXIST)
                         log_warning_errno(errno, "Cannot create %s, so no boot bindings: %m", marker);
-                done(b, userdata);
-                return 0;
         }
 
         r = binder_get(b, &bb);
@@ -202,11 +244,19 @@ int broker_bind_at_boot(Broker *b, const char *marker, BootBindDone done, void *
         bb->boot_pending = true;
 
         for (size_t i = 0; i < b->topology.n_devices; i++) {
-                if (!wanted(b, &b->topology.devices[i]))
+                const PciDevice *d = &b->topology.devices[i];
+
+                /* Devices the udev rule held are decided at every start (they may have appeared
+                 * while vfiod was stopped); the rest once per boot. */
+                if (!(fd >= 0 || (held(d) && !broker_lease_holding(b, d->address, -1))))
                         continue;
+                if (!wanted(b, d)) {
+                        release_hold(b, d);
+                        continue;
+                }
                 r = queue_group(bb, i);
                 if (r < 0) {
-                        log_warning_errno(r, "Cannot queue the boot binding of %s: %m", b->topology.devices[i].address);
+                        log_warning_errno(r, "Cannot queue the boot binding of %s: %m", d->address);
                         break;
                 }
         }
@@ -228,8 +278,12 @@ static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
                 const PciDevice *d = topology_find_device(&b->topology, hotplug[k]);
 
                 /* Gone again, no longer wanted (a reload), or already someone's. */
-                if (!d || !wanted(b, d) || broker_lease_holding(b, d->address, -1))
+                if (!d || broker_lease_holding(b, d->address, -1))
                         continue;
+                if (!wanted(b, d)) {
+                        release_hold(b, d);
+                        continue;
+                }
                 r = queue_group(bb, (size_t) (d - b->topology.devices));
                 if (r < 0)
                         log_warning_errno(r, "Cannot queue the binding of %s, which appeared: %m", d->address);
@@ -249,7 +303,7 @@ int broker_bind_when_settled(Broker *b, const char *address) {
         char **l;
         int r;
 
-        if (!d || !wanted(b, d))
+        if (!d || (!wanted(b, d) && !held(d)))
                 return 0;
         r = binder_get(b, &bb);
         if (r < 0)

@@ -16,7 +16,6 @@
 #include "test-hooks.h"
 #include "topology-scan.h"
 
-#define POLICY_DIRS_MAX 8
 
 static uint64_t now_usec(clockid_t c) {
         struct timespec ts;
@@ -133,38 +132,12 @@ void broker_device_event(Broker *b, struct udev_device *d, const char *action) {
                 (void) broker_bind_when_settled(b, p->address);
 }
 
-static int policy_dirs(char **buf, const char *dirs[static POLICY_DIRS_MAX], size_t *n) {
-        const char *env = test_hook_getenv("VFIOD_POLICY_PATH");
-        char *save = NULL;
-
-        *n = 0;
-        if (!env) {
-                dirs[(*n)++] = VFIOD_DATADIR "/policy.d";
-                dirs[(*n)++] = VFIOD_SYSCONFDIR "/vfiod/policy.d";
-                dirs[(*n)++] = VFIOD_RUNTIME_DIR "/policy.d";
-                return 0;
-        }
-        /* For tests: a colon-separated list replaces the three standard directories. */
-        *buf = strdup(env);
-        if (!*buf)
-                return -ENOMEM;
-        for (char *d = strtok_r(*buf, ":", &save); d && *n < POLICY_DIRS_MAX; d = strtok_r(NULL, ":", &save))
-                dirs[(*n)++] = d;
-        return 0;
-}
-
 int broker_reload_policy(Broker *b, char **ret_error) {
-        _cleanup_free_ char *buf = NULL, *error = NULL;
-        const char *dirs[POLICY_DIRS_MAX];
+        _cleanup_free_ char *error = NULL;
         Policy p;
-        size_t n;
         int r;
 
-        r = policy_dirs(&buf, dirs, &n);
-        if (r < 0)
-                return r;
-
-        r = policy_load_dirs(dirs, n, &p, &error);
+        r = policy_load_standard(&p, &error);
         if (r < 0) {
                 log_warning("Policy rejected, the previous policy stays: %s", strna(error));
                 free(b->policy_last_error);

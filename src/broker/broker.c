@@ -1063,6 +1063,11 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
                         }
                         if (strcmp(bd.original_driver, "vfio-pci") == 0)
                                 continue;
+                        /* Held for this bind (vfiod-hold): giving it back is as if it never was. */
+                        if (strcmp(bd.original_override, BINDER_HOLD_OVERRIDE) == 0) {
+                                bd.original_override[0] = '\0';
+                                bd.reprobe = true;
+                        }
                         /* Journalled before the bind, so a crash at any point still recreates the VFs. */
                         r = read_numvfs(op, d, &bd.sriov_numvfs);
                         if (r < 0) {

@@ -255,7 +255,8 @@ int lease_to_json(const Lease *l, sd_json_variant **ret) {
                                                              SD_JSON_BUILD_UNSIGNED(l->moved[i].sriov_numvfs)),
                                 SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "vendor", SD_JSON_BUILD_UNSIGNED(l->moved[i].vendor)),
                                 SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "device", SD_JSON_BUILD_UNSIGNED(l->moved[i].device)),
-                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "group", SD_JSON_BUILD_INTEGER(l->moved[i].group)));
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].vendor != 0, "group", SD_JSON_BUILD_INTEGER(l->moved[i].group)),
+                                SD_JSON_BUILD_PAIR_CONDITION(l->moved[i].reprobe, "reprobe", SD_JSON_BUILD_BOOLEAN(true)));
                 if (r < 0)
                         return r;
         }
@@ -391,6 +392,10 @@ int lease_from_json(sd_json_variant *v, Lease **ret) {
                         b->group = sd_json_variant_unsigned(fg);
                 } else if (sd_json_variant_by_key(e, "device") || sd_json_variant_by_key(e, "group"))
                         return -EBADMSG;
+                f = sd_json_variant_by_key(e, "reprobe");
+                if (f && !sd_json_variant_is_boolean(f))
+                        return -EBADMSG;
+                b->reprobe = f && sd_json_variant_boolean(f);
                 l->n_moved++;
         }
 

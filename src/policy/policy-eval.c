@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "pci-device.h"
 #include "policy.h"
 
 /* Evaluation is pure: it reads the Policy, the Topology and the Request and writes only the Verdict.
@@ -814,6 +815,15 @@ const PolicyRule *policy_rule_for_device(const Policy *p, const PciDevice *d) {
                 if (rule_matches(&p->rules[j], d))
                         return &p->rules[j];
         return NULL;
+}
+
+bool policy_binds_at_boot(const Policy *p, const PciDevice *d) {
+        const PolicyRule *rule;
+
+        if (pci_device_is_bridge(d))
+                return false;
+        rule = policy_rule_for_device(p, d);
+        return rule && rule->bind_at_boot && !rule->deny;
 }
 
 static bool strv_has(char *const *l, const char *s) {

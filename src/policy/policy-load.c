@@ -17,6 +17,7 @@
 #include "policy-json.h"
 #include "policy.h"
 #include "strv.h"
+#include "test-hooks.h"
 
 /* More files than this in the policy directories is a mistake, not a policy. */
 #define POLICY_FILES_MAX 1024
@@ -1198,4 +1199,28 @@ fail:
         close_fds(dir_fds, n_dirs);
         policy_done(&p);
         return r;
+}
+
+#define POLICY_DIRS_MAX 8
+
+int policy_load_standard(Policy *ret, char **ret_error) {
+        _cleanup_free_ char *buf = NULL;
+        const char *env = test_hook_getenv("VFIOD_POLICY_PATH");
+        const char *dirs[POLICY_DIRS_MAX];
+        char *save = NULL;
+        size_t n = 0;
+
+        if (!env) {
+                dirs[n++] = VFIOD_DATADIR "/policy.d";
+                dirs[n++] = VFIOD_SYSCONFDIR "/vfiod/policy.d";
+                dirs[n++] = POLICY_RUNTIME_DIR;
+        } else {
+                /* For tests: a colon-separated list replaces the three standard directories. */
+                buf = strdup(env);
+                if (!buf)
+                        return -ENOMEM;
+                for (char *d = strtok_r(buf, ":", &save); d && n < POLICY_DIRS_MAX; d = strtok_r(NULL, ":", &save))
+                        dirs[n++] = d;
+        }
+        return policy_load_dirs(dirs, n, ret, ret_error);
 }

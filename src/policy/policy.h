@@ -71,6 +71,10 @@ void policy_done(Policy *p);
  * negative errno and, in *ret_error, a sentence naming path:line:column and what was expected.
  * On failure *ret is untouched: nothing is half-loaded. */
 int policy_load_dirs(const char *const *dirs, size_t n_dirs, Policy *ret, char **ret_error);
+/* The standard directories: /usr/share/vfiod/policy.d, /etc/vfiod/policy.d, /run/vfiod/policy.d
+ * (a test build: $VFIOD_POLICY_PATH, colon-separated, instead). */
+#define POLICY_RUNTIME_DIR "/run/vfiod/policy.d"
+int policy_load_standard(Policy *ret, char **ret_error);
 /* Parse one file's text (used by policy_load_dirs and by tests). */
 int policy_parse_text(const char *path, const char *text, size_t len, Policy *p, char **ret_error);
 
@@ -111,4 +115,6 @@ typedef struct Verdict {
 void verdict_done(Verdict *v);
 /* The rule that decides for d: the first whose match fits, NULL if none does. */
 const PolicyRule *policy_rule_for_device(const Policy *p, const PciDevice *d);
+/* Its deciding rule says bindAtBoot (and does not deny); bridges never are. */
+bool policy_binds_at_boot(const Policy *p, const PciDevice *d);
 int policy_evaluate(const Policy *p, const Topology *t, const Request *r, const Caller *c, Verdict *ret);

@@ -77,6 +77,34 @@ static void test_bad_numvfs(void **state) {
         }
 }
 
+/* A device held from its host driver (vfiod-hold) is given back by a probe: the flag survives a
+ * restart, an older journal has none, and it is a boolean or nothing. */
+static void test_reprobe(void **state) {
+        _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
+        Lease *l = parse(old_journal), *back = NULL;
+        const char *tail = strstr(old_journal, "\"originalOverride\":\"\"}");
+
+        assert_non_null(l);
+        assert_false(l->moved[0].reprobe);
+        l->moved[0].reprobe = true;
+        assert_int_equal(lease_to_json(l, &v), 0);
+        assert_int_equal(lease_from_json(v, &back), 0);
+        assert_true(back->moved[0].reprobe);
+        lease_free(back);
+        lease_free(l);
+
+        assert_non_null(tail);
+        static const char *const bad[] = { "1", "\"true\"", "null" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = NULL;
+
+                assert_true(asprintf(&text, "%.*s\"originalOverride\":\"\",\"reprobe\":%s}]}",
+                                     (int) (tail - old_journal), old_journal, bad[i]) > 0);
+                if (parse(text))
+                        fail_msg("reprobe %s was accepted", bad[i]);
+        }
+}
+
 /* The owner label: strict on every part, kept through the journal, lowercase uuid. */
 static void test_owner(void **state) {
         _cleanup_(sd_json_variant_unrefp) sd_json_variant *v = NULL;
@@ -132,6 +160,7 @@ int main(void) {
                 cmocka_unit_test(test_old_journal),
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_bad_numvfs),
+                cmocka_unit_test(test_reprobe),
                 cmocka_unit_test(test_owner),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

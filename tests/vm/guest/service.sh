@@ -131,7 +131,8 @@ JSON
     check_eq "no lease left" 0 "$(call ListLeases | jq '.leases | length')"
 
     # Devices that appear later: the igb PF makes two VFs (8086:10ca), which rule boot-vfs binds
-    # as they appear, each group a Bind lease of root.
+    # as they appear, each group a Bind lease of root. igbvf is not loaded yet: udev loads it for
+    # the first VF, and the udev rule's hold (vfiod-hold) must keep it off the VFs meanwhile.
     PF=
     for d in /sys/bus/pci/devices/*; do
         [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10c9 ] && PF=$(basename "$d")
@@ -151,10 +152,36 @@ JSON
     done
     check "journal: the VFs' bindings are logged as they appeared" bash -c \
         "journalctl -b -u vfiod.service -o cat | grep -q '${VF[0]} appeared and its rule says bindAtBoot'"
+    check "journal: vfiod-hold held ${VF[0]} for rule boot-vfs" bash -c \
+        "journalctl -b SYSLOG_IDENTIFIER=vfiod-hold -o cat | grep -q 'Holding ${VF[0]} from its host driver: rule \"boot-vfs\"'"
+    check "igbvf was loaded for the VFs" test -d /sys/bus/pci/drivers/igbvf
+    check "igbvf never probed ${VF[0]} (no kernel line of it)" bash -c "! journalctl -b -k -o cat | grep -q '^igbvf ${VF[0]}'"
     check "Unbind the VFs" vfiodctl unbind "${VF[@]}"
+    # Held when moved, so given back by letting the bus pick: igbvf, which now says so.
     check_eq "${VF[0]} back on igbvf" igbvf "$(driver "${VF[0]}")"
+    check_eq "${VF[1]} back on igbvf" igbvf "$(driver "${VF[1]}")"
+    check "igbvf probed ${VF[0]} then (the check above could see it)" bash -c "journalctl -b -k -o cat | grep -q '^igbvf ${VF[0]}'"
+    check_eq "${VF[0]}: no driver_override left" "" "$(cat "/sys/bus/pci/devices/${VF[0]}/driver_override" | sed 's/(null)//')"
     echo 0 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
     check_eq "no lease left after the VFs" 0 "$(call ListLeases | jq '.leases | length')"
+
+    # A hold vfiod does not follow: the files say bindAtBoot, the policy vfiod runs (reloaded
+    # before the edit) does not. vfiod clears the hold and lets the bus pick; with
+    # sriov_drivers_autoprobe off, nothing but that probe can put igbvf on the VF.
+    sed -i 's/"name": "boot-vfs", \(.*\)"bindAtBoot": true/"name": "boot-vfs", \1"bindAtBoot": false/' /etc/vfiod/policy.d/60-boot.json
+    check "Reload: boot-vfs without bindAtBoot" vfiodctl reload
+    sed -i 's/"name": "boot-vfs", \(.*\)"bindAtBoot": false/"name": "boot-vfs", \1"bindAtBoot": true/' /etc/vfiod/policy.d/60-boot.json
+    echo 0 >"/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
+    echo 1 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
+    vf=$(basename "$(readlink "/sys/bus/pci/devices/$PF/virtfn0")")
+    check "journal: vfiod-hold held $vf" wait_for \
+        "journalctl -b SYSLOG_IDENTIFIER=vfiod-hold -o cat | grep -q 'Holding $vf from its host driver'" 20
+    check "vfiod lets it go: $vf on igbvf" wait_for "[ \"\$(driver $vf)\" = igbvf ]" 30
+    check "journal: the hold was released" bash -c \
+        "journalctl -b -u vfiod.service -o cat | grep -q '$vf is no longer held'"
+    check_eq "no lease for it" 0 "$(call ListLeases | jq '.leases | length')"
+    echo 0 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
+    echo 1 >"/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
     check "no vfiod error in this boot's journal" bash -c "! journalctl -q -b -u vfiod.service -p err --no-pager | grep -q ."
     ;;
 esac

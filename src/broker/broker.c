@@ -756,9 +756,9 @@ static void deny_measured(Operation *op, const char *code, const char *subject, 
                 };
         }
         op->verdict.allowed = false;
-        journal_denied(&op->broker->denials, "acquire", (const char *const *) op->request_devices,
-                       &op->broker->topology, &op->verdict, op->uid, op->pid, NULL, sentence);
-        broker_emit(op->broker, "denied", op->request_devices[0], NULL, -1);
+        if (journal_denied(&op->broker->denials, "acquire", (const char *const *) op->request_devices,
+                           &op->broker->topology, &op->verdict, op->uid, op->pid, NULL, sentence))
+                broker_emit(op->broker, "denied", op->request_devices[0], NULL, -1);
         undo_and_fail(op, BROKER_ERROR_DENIED, strna(sentence));
 }
 
@@ -966,9 +966,10 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
                                 op->busy_uid = h->uid;
                                 op->busy_pid = h->pid;
                         }
-                        journal_denied(&b->denials, operation, op->request.devices, &b->topology, NULL, uid, pid, req->owner, "in-use");
-                        broker_emit(b, "denied", d->address, NULL, d->iommu_group);
-                                if (op->busy_lease_id[0])
+                        if (journal_denied(&b->denials, operation, op->request.devices, &b->topology, NULL, uid, pid,
+                                           req->owner, "in-use"))
+                                broker_emit(b, "denied", d->address, NULL, d->iommu_group);
+                        if (op->busy_lease_id[0])
                                 fail(op, BROKER_ERROR_BUSY, d->address, "%s is held by lease %s of uid %u", d->address, h->id, (unsigned) h->uid);
                         else
                                 fail(op, BROKER_ERROR_BUSY, d->address, "%s is held by another user's lease", d->address);
@@ -1011,8 +1012,9 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
         if (r < 0)
                 goto fail_errno;
         if (!op->verdict.allowed) {
-                journal_denied(&b->denials, operation, op->request.devices, &b->topology, &op->verdict, uid, pid, req->owner, NULL);
-                broker_emit(b, "denied", op->request.devices[0], NULL, -1);
+                if (journal_denied(&b->denials, operation, op->request.devices, &b->topology, &op->verdict, uid, pid,
+                                   req->owner, NULL))
+                        broker_emit(b, "denied", op->request.devices[0], NULL, -1);
                 fail(op, BROKER_ERROR_DENIED, NULL, "denied by vfiod's checks");
                 return 0;
         }

@@ -150,7 +150,7 @@ void denial_limit_done(DenialLimit *l) {
         l->timer = sd_event_source_disable_unref(l->timer);
 }
 
-void journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
+bool journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
                     uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra) {
         const LeaseOwner none = {};
         _cleanup_free_ char *devs = NULL, *groups = NULL, *reasons = NULL, *why = NULL;
@@ -170,7 +170,7 @@ void journal_denied(DenialLimit *l, const char *operation, const char *const *de
         reasons = join(codes, ELEMENTSOF(codes));
         if (l && devs && reasons &&
             !denial_limit_admit(l, uid, operation, devs, extra ? extra : reasons, now_monotonic()))
-                return;
+                return false;
 
         /* Groups of the devices, for journalctl VFIOD_GROUP=N. */
         groups = calloc(1, 16 * 64);
@@ -202,6 +202,7 @@ void journal_denied(DenialLimit *l, const char *operation, const char *const *de
                         "VFIOD_OWNER_NAME=%s", (owner ?: &none)->name,
                         "VFIOD_OWNER_UUID=%s", (owner ?: &none)->uuid,
                         NULL);
+        return true;
 }
 
 void journal_lease(const char *message_id, const Lease *l, const char *what) {

@@ -49,8 +49,10 @@ bool denial_limit_admit(DenialLimit *l, uid_t uid, const char *operation, const 
 /* Log the counts of the windows ended by now and forget them. */
 void denial_limit_expire(DenialLimit *l, uint64_t now);
 
-/* l may be NULL: log every denial. */
-void journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
+/* l may be NULL: log every denial. Returns whether it was logged (false: only counted, and so
+ * not announced to Monitor subscribers and D-Bus listeners either, which a loop of refused
+ * requests would flood). */
+bool journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
                     uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra);
 void journal_lease(const char *message_id, const Lease *l, const char *what);
 void journal_device(const char *message_id, const char *device, int group, const char *driver, const char *what);

@@ -307,6 +307,10 @@ check_eq "the host as it was" "$before" "$(host_state)"
 
 # --- F13: identical denials are logged once per window, with the count of the rest.
 since=$(date '+%Y-%m-%d %H:%M:%S')
+# Monitor hears of the denials the journal logs, not of each (a loop would flood subscribers).
+timeout 120 varlinkctl call --more "$BROKER" "$B.Monitor" '{}' >/tmp/monitor.out 2>&1 &
+mon=$!
+sleep 2
 for i in $(seq 30); do
     setpriv --reuid=20300 --regid=20300 --clear-groups timeout 30 varlinkctl call "$BROKER" "$B.Acquire" \
         '{"devices":["0000:00:03.0"]}' >/dev/null 2>&1
@@ -318,7 +322,11 @@ echo "$log" | tail -n 4
 n=$(grep -c "^Denied acquire of 0000:00:03.0 to uid 20300" <<<"$log")
 left=$(sed -n 's/^Suppressed \([0-9]*\) identical denials of acquire of 0000:00:03.0 to uid 20300 .*/\1/p' <<<"$log" | awk '{ s += $1 } END { print s + 0 }')
 echo "# 30 denials: $n logged, ${left:-0} left out and counted"
+kill "$mon" 2>/dev/null; wait "$mon" 2>/dev/null
+events=$(grep -c '"event" *: *"denied"' /tmp/monitor.out)
+echo "# Monitor: $events denied events"
 check "identical denials were left out of the journal" test "$n" -lt 30
+check_eq "Monitor: one denied event per logged denial, not one per refusal" "$n" "$events"
 check_eq "... and every one is counted: logged + suppressed = 30" 30 "$((n + ${left:-0}))"
 check "VFIOD_SUPPRESSED in the entry" journal_has . --since "$since" VFIOD_CALLER_UID=20300 MESSAGE_ID=0f4d5e2b8a6c4e1f9b3d7a5c2e8f1b46
 

@@ -59,21 +59,29 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
 
+        udev = udev_new();
+        if (udev)
+                ud = udev_device_new_from_subsystem_sysname(udev, "pci", address);
+        if (!ud || pci_device_read(ud, &d) < 0) {
+                pci_device_done(&d);
+                return 0;   /* gone again, or not a function we can name */
+        }
+        /* Bound already (most devices at coldplug: their drivers came with the initramfs), or
+         * someone else chose its driver: nothing to hold, and no policy to read. */
+        if (d.driver || (d.driver_override && *d.driver_override)) {
+                pci_device_done(&d);
+                return 0;
+        }
+
         r = policy_load_standard(&p, &error);
         if (r < 0) {
                 /* vfiod then runs on its strict defaults, which bind nothing at boot: hold nothing. */
                 sd_journal_send("MESSAGE=Not holding %s: the policy does not load: %s", address, error ?: strerror(-r),
                                 "PRIORITY=%i", LOG_WARNING, "SYSLOG_IDENTIFIER=vfiod-hold", "VFIOD_DEVICE=%s", address, NULL);
+                pci_device_done(&d);
                 return 0;
         }
-
-        udev = udev_new();
-        if (udev)
-                ud = udev_device_new_from_subsystem_sysname(udev, "pci", address);
-        if (!ud || pci_device_read(ud, &d) < 0)
-                goto out;   /* gone again, or not a function we can name */
-
-        if (!policy_binds_at_boot(&p, &d) || d.driver || (d.driver_override && *d.driver_override))
+        if (!policy_binds_at_boot(&p, &d))
                 goto out;
 
         rule = policy_rule_for_device(&p, &d);

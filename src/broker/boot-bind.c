@@ -223,7 +223,7 @@ static int queue_group(BootBinder *bb, size_t i) {
 
 int broker_bind_at_boot(Broker *b, const char *marker, BootBindDone done, void *userdata) {
         _cleanup_close_ int fd = -EBADF;
-        BootBinder *bb;
+        BootBinder *bb = NULL;
         int r;
 
         /* Once per boot: /run is empty after a reboot, and after a restart of vfiod the state
@@ -299,7 +299,7 @@ static int on_settled(sd_event_source *s, uint64_t usec, void *userdata) {
 
 int broker_bind_when_settled(Broker *b, const char *address) {
         const PciDevice *d = topology_find_device(&b->topology, address);
-        BootBinder *bb;
+        BootBinder *bb = NULL;
         char **l;
         int r;
 

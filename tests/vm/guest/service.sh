@@ -166,22 +166,23 @@ JSON
     check_eq "no lease left after the VFs" 0 "$(call ListLeases | jq '.leases | length')"
 
     # A hold vfiod does not follow: the files say bindAtBoot, the policy vfiod runs (reloaded
-    # before the edit) does not. vfiod clears the hold and lets the bus pick; with
-    # sriov_drivers_autoprobe off, nothing but that probe can put igbvf on the VF.
+    # before the edit) does not. vfiod clears the hold and lets the bus pick. igbvf is unloaded
+    # first, so the new VF has no driver when the rule runs (loaded, igbvf would take it at once).
+    # (sriov_drivers_autoprobe=0 would not do: the kernel then refuses drivers_probe for VFs too.)
     sed -i 's/"name": "boot-vfs", \(.*\)"bindAtBoot": true/"name": "boot-vfs", \1"bindAtBoot": false/' /etc/vfiod/policy.d/60-boot.json
     check "Reload: boot-vfs without bindAtBoot" vfiodctl reload
     sed -i 's/"name": "boot-vfs", \(.*\)"bindAtBoot": false/"name": "boot-vfs", \1"bindAtBoot": true/' /etc/vfiod/policy.d/60-boot.json
-    echo 0 >"/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
+    check "igbvf unloaded" modprobe -r igbvf
+    since=$(date '+%Y-%m-%d %H:%M:%S')
     echo 1 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
     vf=$(basename "$(readlink "/sys/bus/pci/devices/$PF/virtfn0")")
     check "journal: vfiod-hold held $vf" wait_for \
-        "journalctl -b SYSLOG_IDENTIFIER=vfiod-hold -o cat | grep -q 'Holding $vf from its host driver'" 20
+        "journalctl --since '$since' SYSLOG_IDENTIFIER=vfiod-hold -o cat | grep -q 'Holding $vf from its host driver'" 20
     check "vfiod lets it go: $vf on igbvf" wait_for "[ \"\$(driver $vf)\" = igbvf ]" 30
     check "journal: the hold was released" bash -c \
-        "journalctl -b -u vfiod.service -o cat | grep -q '$vf is no longer held'"
+        "journalctl --since '$since' -u vfiod.service -o cat | grep -q '$vf is no longer held'"
     check_eq "no lease for it" 0 "$(call ListLeases | jq '.leases | length')"
     echo 0 >"/sys/bus/pci/devices/$PF/sriov_numvfs"
-    echo 1 >"/sys/bus/pci/devices/$PF/sriov_drivers_autoprobe"
     check "no vfiod error in this boot's journal" bash -c "! journalctl -q -b -u vfiod.service -p err --no-pager | grep -q ."
     ;;
 esac

@@ -153,10 +153,11 @@ def main():
         sys.exit("gen-tree: --pfs must be >= 1 and --vfs >= 0")
 
     # Cards: the last few carry two PFs that share a group; the rest one PF each.
-    pairs = min(PAIR_CARDS_MAX, a.pfs // 4)
+    # Past 248 PFs (the root ports bus 00 has room for) more cards carry two.
+    pairs = max(min(PAIR_CARDS_MAX, a.pfs // 4), min(a.pfs - 31 * 8, a.pfs // 2))
     cards = [1] * (a.pfs - 2 * pairs) + [2] * pairs
     if len(cards) > 31 * 8:
-        sys.exit("gen-tree: at most 248 cards (root ports on bus 00)")
+        sys.exit("gen-tree: at most 496 PFs (248 root ports on bus 00, two PFs a card)")
 
     entries, links_to_dmar, group_ids = [], [], 0
     counts = {"rootPorts": 0, "pfs": 0, "vfs": 0, "vfio": 0, "unbound": 0, "sharedGroups": 0}

@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
         if ((r = sd_event_default(&e)) < 0 ||
             (r = sd_event_add_signal(e, NULL, SIGTERM, NULL, NULL)) < 0 ||
             (r = sd_event_add_signal(e, NULL, SIGINT, NULL, NULL)) < 0 ||
-            (r = sd_varlink_server_new(&s, 0)) < 0 ||
+            (r = sd_varlink_server_new(&s, SD_VARLINK_SERVER_INHERIT_USERDATA)) < 0 ||
             (r = (sd_varlink_server_set_userdata(s, params), 0)) < 0 ||
             (r = sd_varlink_server_bind_method(s, "io.vfiod.Broker.ListDevices", on_list)) < 0 ||
             (r = sd_varlink_server_listen_address(s, argv[1], 0600)) < 0 ||

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The measuring half of tests/bench/run; runs inside the umockdev testbed and a private /run.
+"""The measuring half of tests/bench/run; runs inside the umockdev testbed, a private /run and a
+private network namespace.
 
-    client.py --vfiod PATH --tree TREE [--iterations K] [--starts S] [--tool-runs T]
+    client.py --vfiod PATH --tree TREE --start-floor PATH --list-floor PATH [--iterations K]
+              [--starts S] [--tool-runs T] [--storm] [--summary FILE]
 
 Starts vfiod S times (NOTIFY_SOCKET: time from exec to READY=1; each start scans the tree), keeps
 the last one, times K ListDevices and K Explain calls on one varlink connection, reads its RSS,
-stops it with SIGTERM, then times `driverctl list-devices` and `dpdk-devbind.py --status` T times
-on the same testbed, and prints one table. Prints numbers; fails only if something does not work.
+stops it with SIGTERM; runs the start floor S times (exec to exit) and times K ListDevices calls
+to the ListDevices floor serving vfiod's own reply; with --storm, starts vfiod without the VFs and
+makes them all appear and go again by uevents (see run_storm); then times `driverctl
+list-devices` and `dpdk-devbind.py --status` T times on the same testbed, and prints one table,
+each figure with its ratio and goal. Prints numbers; fails only if something does not work.
 """
 import argparse
 import glob

@@ -67,12 +67,14 @@ class Tree:
 
 
 bound_devices = {}
+group_members = []   # (address, syspath under /sys, group), filled by pci_entry()
 
 
 def pci_entry(path, addr, *, vendor, device, svendor, sdevice, cls, rev, header, names,
               driver, override, group, extra_attrs=(), links=(), numa=0, bus=None):
     if driver:
         bound_devices.setdefault(driver, []).append((addr, path))
+    group_members.append((addr, path, group))
     depth = path.count("/") - 1          # components below /sys/devices
     up = "../" * depth
     modalias = "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X" % (
@@ -267,11 +269,15 @@ def main():
     groups_dir = os.path.join(a.out, "sys", "kernel", "iommu_groups")
     for g in range(group_ids):
         d = os.path.join(groups_dir, str(g))
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(os.path.join(d, "devices"), exist_ok=True)
         with open(os.path.join(d, "type"), "w") as f:
             f.write("DMA-FQ\n")
         with open(os.path.join(d, "reserved_regions"), "w") as f:
             f.write(MSI_REGION)
+    # Each group's devices/ (tests/sysfs/run-fixture makes them with a few processes per device,
+    # minutes for 16,384 functions; tests/bench/run copies these instead).
+    for addr, path, g in group_members:
+        os.symlink("../../../.." + path, os.path.join(groups_dir, str(g), "devices", addr))
     # The driver directories the driver links point to (lspci resolves them; a dangling link
     # would read as "no driver"), each with the links to its devices, as in real sysfs.
     for drv, bound in sorted(drivers.items()):

@@ -600,7 +600,9 @@ def main():
           f"devices, {man['groups']} IOMMU groups ({man['sharedGroups']} shared by two PFs), one Intel "
           f"unit; {man['vfio']} VFs on vfio-pci, {man['unbound']} unbound")
     print(f"vfiod sees {len(devs)} devices ({vfs_seen} VFs); ListDevices reply {list_bytes / 1e6:.2f} MB, "
-          f"one connection, strict default policy, caller root")
+          f"one connection, strict default policy, caller root; host facts from "
+          + ("the recorded /proc (VFIOD_TEST_PROC: never notifies, so read again for every call)"
+             if os.environ.get("VFIOD_TEST_PROC") else "the real /proc (watched, as on a host)"))
     hdr = ("", "n", "median", "p99", "ratio", "goal", "met?")
     w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     for r in [hdr] + rows:

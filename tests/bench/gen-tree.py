@@ -67,12 +67,14 @@ class Tree:
 
 
 bound_devices = {}
+group_members = []   # (address, syspath under /sys, group), filled by pci_entry()
 
 
 def pci_entry(path, addr, *, vendor, device, svendor, sdevice, cls, rev, header, names,
               driver, override, group, extra_attrs=(), links=(), numa=0, bus=None):
     if driver:
         bound_devices.setdefault(driver, []).append((addr, path))
+    group_members.append((addr, path, group))
     depth = path.count("/") - 1          # components below /sys/devices
     up = "../" * depth
     modalias = "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X" % (
@@ -153,10 +155,11 @@ def main():
         sys.exit("gen-tree: --pfs must be >= 1 and --vfs >= 0")
 
     # Cards: the last few carry two PFs that share a group; the rest one PF each.
-    pairs = min(PAIR_CARDS_MAX, a.pfs // 4)
+    # Past 248 PFs (the root ports bus 00 has room for) more cards carry two.
+    pairs = max(min(PAIR_CARDS_MAX, a.pfs // 4), min(a.pfs - 31 * 8, a.pfs // 2))
     cards = [1] * (a.pfs - 2 * pairs) + [2] * pairs
     if len(cards) > 31 * 8:
-        sys.exit("gen-tree: at most 248 cards (root ports on bus 00)")
+        sys.exit("gen-tree: at most 496 PFs (248 root ports on bus 00, two PFs a card)")
 
     entries, links_to_dmar, group_ids = [], [], 0
     counts = {"rootPorts": 0, "pfs": 0, "vfs": 0, "vfio": 0, "unbound": 0, "sharedGroups": 0}
@@ -266,11 +269,15 @@ def main():
     groups_dir = os.path.join(a.out, "sys", "kernel", "iommu_groups")
     for g in range(group_ids):
         d = os.path.join(groups_dir, str(g))
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(os.path.join(d, "devices"), exist_ok=True)
         with open(os.path.join(d, "type"), "w") as f:
             f.write("DMA-FQ\n")
         with open(os.path.join(d, "reserved_regions"), "w") as f:
             f.write(MSI_REGION)
+    # Each group's devices/ (tests/sysfs/run-fixture makes them with a few processes per device,
+    # minutes for 16,384 functions; tests/bench/run copies these instead).
+    for addr, path, g in group_members:
+        os.symlink("../../../.." + path, os.path.join(groups_dir, str(g), "devices", addr))
     # The driver directories the driver links point to (lspci resolves them; a dangling link
     # would read as "no driver"), each with the links to its devices, as in real sysfs.
     for drv, bound in sorted(drivers.items()):

@@ -82,6 +82,7 @@ check_jq "one bind lease holds 0000:01:00.0" '[.leases[] | select(.kind == "bind
 check_jq "... and names the domain (kind, name, uuid)" \
     ".leases[0].owner == {\"kind\":\"libvirt-domain\",\"name\":\"vm1\",\"uuid\":\"$UUID1\"}" "$leases"
 check_jq "the state journal keeps the owner" ".leases[0].owner.name == \"vm1\"" "$(cat /run/vfiod/state.json)"
+vfiodctl leases | sed 's/^/# /'
 check "vfiodctl leases shows it with its owner" bash -c "vfiodctl leases | grep 0000:01:00.0 | grep -q \"libvirt-domain vm1\""
 check "the lease is journalled with the domain" bash -c \
     "journalctl -o json --no-pager VFIOD_OWNER_NAME=vm1 | grep -q '\"VFIOD_OWNER_UUID\":\"$UUID1\"'"

@@ -58,6 +58,7 @@ check_eq "AppArmor is enabled in the kernel" Y "$(cat /sys/module/apparmor/param
 aa=$(aa-status --json 2>&1)
 echo "# aa-status: $(aa-status 2>&1 | head -n 4 | tr '\n' ' ')"
 check_jq "aa-status: libvirtd's profile is loaded in enforce mode" '.profiles.libvirtd == "enforce"' "$aa"
+jq -e .profiles <<<"$aa" >/dev/null 2>&1 || echo "# aa-status --json said: ${aa:0:400}"
 systemctl start vfiod.socket
 check "virsh reaches qemu:///system" virsh -c qemu:///system version
 echo "# $(systemctl is-active libvirtd.service virtqemud.service | tr '\n' ' ')"

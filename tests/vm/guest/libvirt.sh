@@ -132,6 +132,7 @@ check_eq "the host is as it was" "$before" "$(host_state)"
 # --- managed='no': libvirt moves nothing (the device must be on vfio-pci already); vfiod does,
 # through the hook's Bind. Two spare root ports take the hotplugs below.
 domain_xml vm3 "$UUID3" "$(hostdev 0x01 0x00 no)
+    <controller type='pci' index='0' model='pcie-root'/>
     <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>" >/tmp/vm3.xml
 check "virsh define vm3" virsh define /tmp/vm3.xml

@@ -51,7 +51,7 @@ Broker *broker_free(Broker *b) {
         topology_done(&b->topology);
         policy_done(&b->policy);
         free(b->policy_last_error);
-        free(b->domains);
+        broker_domains_done(b);
         udev_unref(b->udev);
         sd_event_unref(b->event);
         free(b);

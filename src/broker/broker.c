@@ -152,37 +152,6 @@ int broker_save_state(Broker *b) {
         return 0;
 }
 
-int broker_set_domains(Broker *b, DomainXml *domains, size_t n) {
-        free(b->domains);
-        b->domains = domains;
-        b->n_domains = n;
-        return broker_mark_holders(b);
-}
-
-static int mark_domains(Broker *b) {
-        Topology *t = &b->topology;
-
-        for (size_t i = 0; i < b->n_domains; i++) {
-                const DomainXml *dom = &b->domains[i];
-
-                for (size_t k = 0; k < dom->n_devices; k++) {
-                        const PciDevice *dev = topology_find_device(t, dom->devices[k]);
-                        const IommuGroup *g = dev ? topology_find_group(t, dev->iommu_group) : NULL;
-
-                        /* The group goes with the device: its other members are not anyone else's either. */
-                        for (size_t m = 0; m < (g ? g->n_members : 1); m++) {
-                                PciDevice *d = (PciDevice *) (g ? topology_find_device(t, g->members[m]) : dev);
-                                if (!d || d->held_by_domain)
-                                        continue;
-                                d->held_by_domain = strdup(dom->name);
-                                if (!d->held_by_domain)
-                                        return -ENOMEM;
-                        }
-                }
-        }
-        return 0;
-}
-
 int broker_mark_holders(Broker *b) {
         Topology *t = &b->topology;
         int r;
@@ -192,8 +161,10 @@ int broker_mark_holders(Broker *b) {
                 t->devices[i].held_by = NULL;
                 free(t->devices[i].held_by_domain);
                 t->devices[i].held_by_domain = NULL;
+                strv_free(t->devices[i].domain_failed);
+                t->devices[i].domain_failed = NULL;
         }
-        r = mark_domains(b);
+        r = broker_mark_domains(b);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < b->n_leases; i++) {
@@ -875,6 +846,22 @@ static void deny_userns(Operation *op, int userns) {
         fail(op, BROKER_ERROR_DENIED, NULL, "%s", sentence);
 }
 
+int broker_decide(Broker *b, const Request *req, const Caller *c, Verdict *ret) {
+        int r;
+
+        r = policy_evaluate(&b->policy, &b->topology, req, c, ret);
+        if (r >= 0 && ret->allowed) {
+                /* Allowed on the kept facts; this changes the host, so judge again on facts read
+                 * now (only now: a denied caller must not make us re-read the host per call). */
+                r = broker_refresh_facts_now(b);
+                if (r >= 0) {
+                        verdict_done(ret);
+                        r = policy_evaluate(&b->policy, &b->topology, req, c, ret);
+                }
+        }
+        return r;
+}
+
 int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req, OperationDone done, void *userdata) {
         _cleanup_close_ int pidfd_owned = -EBADF;
         _cleanup_(lease_freep) Lease *l = NULL;
@@ -999,16 +986,7 @@ int broker_request(Broker *b, const CallerInfo *caller, const BrokerRequest *req
                 }
         }
 
-        r = policy_evaluate(&b->policy, &b->topology, &op->request, &caller->caller, &op->verdict);
-        if (r >= 0 && op->verdict.allowed) {
-                /* Allowed on the kept facts; this changes the host, so judge again on facts read
-                 * now (only now: a denied caller must not make us re-read the host per call). */
-                r = broker_refresh_facts_now(b);
-                if (r >= 0) {
-                        verdict_done(&op->verdict);
-                        r = policy_evaluate(&b->policy, &b->topology, &op->request, &caller->caller, &op->verdict);
-                }
-        }
+        r = broker_decide(b, &op->request, &caller->caller, &op->verdict);
         if (r < 0)
                 goto fail_errno;
         if (!op->verdict.allowed) {

@@ -42,6 +42,16 @@ struct udev_device;
 typedef struct Broker Broker;
 typedef struct BootBinder BootBinder;
 
+/* A PCI hostdev that a running libvirt domain uses and vfiod did not bind (hotplugged; or the
+ * domain started while vfiod was not asked), whose group a Bind for that domain would be refused:
+ * libvirt cannot be stopped (no hook runs for a hotplug), so it is journalled and shown. */
+typedef struct DomainWarning {
+        char uuid[37];                /* the domain's */
+        char name[DOMAIN_NAME_MAX + 1];
+        char device[PCI_ADDRESS_STRLEN_MAX + 1];
+        char **failed;                /* the reason codes of the failed checks, NULL-terminated */
+} DomainWarning;
+
 /* Something happened that subscribers (Monitor, D-Bus signals) hear of: "added", "removed",
  * "bound", "unbound", "changed", "rescanned", "policy-reloaded", "leased", "released", "denied". */
 typedef void (*BrokerEventFunc)(const char *event, const char *device, const char *driver, int group, void *userdata);
@@ -66,6 +76,8 @@ struct Broker {
 
         DomainXml *domains;           /* the running libvirt domains and their PCI hostdevs */
         size_t n_domains;
+        DomainWarning *domain_warnings;
+        size_t n_domain_warnings;
 
         BrokerEventFunc on_event;
         void *event_userdata;
@@ -146,6 +158,11 @@ int operation_error_json(const Operation *op, sd_json_variant **ret);
 /* The error as one text: the message, then one line "code: subject: sentence" per failed check. */
 int operation_error_text(const Operation *op, char **ret);
 
+/* The decision on a request that would change the host, the same for every caller: the policy's
+ * checks on the kept facts and, if they allow it, again on facts read now. The caller refreshes
+ * the request's groups first (broker_refresh_groups()). */
+int broker_decide(Broker *b, const Request *req, const Caller *c, Verdict *ret);
+
 /* Bind or Acquire, for the caller. Returns 0 and calls done exactly once (maybe before
  * returning), or returns a negative errno without calling done (no memory to start with; -EPERM:
  * an owner label from a caller other than root), in
@@ -204,8 +221,15 @@ int broker_refresh_facts_now(Broker *b);
 /* Re-read from sysfs the requested devices and the members of their IOMMU groups (decision time). */
 int broker_refresh_groups(Broker *b, const char *const *devices);
 /* The running libvirt domains and the PCI devices they use, from the libvirt watch: replaces
- * what it said before, takes domains (free()). Their devices' groups are held_by_domain. */
+ * what it said before, takes domains (free()). Their devices' groups are held_by_domain. A hostdev
+ * new to its domain that no lease holds (vfiod did not bind it) is judged as a Bind of it for that
+ * domain would be; a refusal is journalled (VFIOD_MESSAGE_DOMAIN_UNCHECKED) and kept in
+ * domain_warnings for as long as the domain uses the device. */
 int broker_set_domains(Broker *b, DomainXml *domains, size_t n);
+void broker_domains_done(Broker *b);
+/* Mark the groups of the running domains' devices (held_by_domain) and the warnings
+ * (domain_failed); part of broker_mark_holders(). */
+int broker_mark_domains(Broker *b);
 /* Mark the devices of every leased group in the topology (PciDevice.held_by), and of every group
  * a running domain uses (held_by_domain). */
 int broker_mark_holders(Broker *b);

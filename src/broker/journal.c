@@ -150,14 +150,26 @@ void denial_limit_done(DenialLimit *l) {
         l->timer = sd_event_source_disable_unref(l->timer);
 }
 
-bool journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
-                    uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra) {
-        const LeaseOwner none = {};
-        _cleanup_free_ char *devs = NULL, *groups = NULL, *reasons = NULL, *why = NULL;
+/* What a journal entry says of a verdict: the devices, their groups (for journalctl VFIOD_GROUP=N),
+ * the failed checks' codes and the first failed sentence, which says what to do (the rest is in
+ * VFIOD_REASONS and Explain). */
+typedef struct VerdictText {
+        char *devs, *groups, *reasons, *why;
+} VerdictText;
+
+static void verdict_text_done(VerdictText *x) {
+        free(x->devs);
+        free(x->groups);
+        free(x->reasons);
+        free(x->why);
+}
+
+static void verdict_text(const char *const *devices, const Topology *t, const Verdict *v, VerdictText *ret) {
         const char *codes[64] = {};
         size_t n = 0, len = 0;
 
-        devs = join(devices, 256);
+        *ret = (VerdictText) {};
+        ret->devs = join(devices, 256);
         for (size_t i = 0; v && i < v->n_checks && n < ELEMENTSOF(codes) - 1; i++) {
                 bool seen = false;
                 if (v->checks[i].passed)
@@ -167,34 +179,40 @@ bool journal_denied(DenialLimit *l, const char *operation, const char *const *de
                 if (!seen)
                         codes[n++] = v->checks[i].code;
         }
-        reasons = join(codes, ELEMENTSOF(codes));
-        if (l && devs && reasons &&
-            !denial_limit_admit(l, uid, operation, devs, extra ? extra : reasons, now_monotonic()))
-                return false;
+        ret->reasons = join(codes, ELEMENTSOF(codes));
 
-        /* Groups of the devices, for journalctl VFIOD_GROUP=N. */
-        groups = calloc(1, 16 * 64);
-        for (size_t i = 0; groups && devices && devices[i] && i < 64; i++) {
+        ret->groups = calloc(1, 16 * 64);
+        for (size_t i = 0; ret->groups && devices && devices[i] && i < 64; i++) {
                 const PciDevice *d = topology_find_device(t, devices[i]);
                 if (d && d->iommu_group >= 0)
-                        len += snprintf(groups + len, 16 * 64 - len, "%s%d", len ? " " : "", d->iommu_group);
+                        len += snprintf(ret->groups + len, 16 * 64 - len, "%s%d", len ? " " : "", d->iommu_group);
         }
 
-        /* The first failed sentence says what to do; the rest is in VFIOD_REASONS and Explain. */
         for (size_t i = 0; v && i < v->n_checks; i++)
                 if (!v->checks[i].passed) {
-                        why = strdup(strna(v->checks[i].sentence));
+                        ret->why = strdup(strna(v->checks[i].sentence));
                         break;
                 }
+}
+
+bool journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
+                    uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra) {
+        const LeaseOwner none = {};
+        _cleanup_(verdict_text_done) VerdictText x = {};
+
+        verdict_text(devices, t, v, &x);
+        if (l && x.devs && x.reasons &&
+            !denial_limit_admit(l, uid, operation, x.devs, extra ? extra : x.reasons, now_monotonic()))
+                return false;
 
         sd_journal_send("MESSAGE_ID=" VFIOD_MESSAGE_DENIED,
                         "PRIORITY=%d", LOG_WARNING,
-                        "MESSAGE=Denied %s of %s to uid %u: %s (%s)", operation, strna(devs), (unsigned) uid,
-                        strna(reasons), strna(extra ?: why),
+                        "MESSAGE=Denied %s of %s to uid %u: %s (%s)", operation, strna(x.devs), (unsigned) uid,
+                        strna(x.reasons), strna(extra ?: x.why),
                         "VFIOD_OPERATION=%s", operation,
-                        "VFIOD_DEVICE=%s", strna(devs),
-                        "VFIOD_GROUP=%s", groups ? groups : "",
-                        "VFIOD_REASONS=%s", strna(reasons),
+                        "VFIOD_DEVICE=%s", strna(x.devs),
+                        "VFIOD_GROUP=%s", strempty(x.groups),
+                        "VFIOD_REASONS=%s", strna(x.reasons),
                         "VFIOD_CALLER_UID=%u", (unsigned) uid,
                         "VFIOD_CALLER_PID=%d", (int) pid,
                         /* Whom the request was for, as root's caller labelled it (the libvirt hook). */
@@ -203,6 +221,24 @@ bool journal_denied(DenialLimit *l, const char *operation, const char *const *de
                         "VFIOD_OWNER_UUID=%s", (owner ?: &none)->uuid,
                         NULL);
         return true;
+}
+
+void journal_domain_unchecked(const char *const *devices, const Topology *t, const Verdict *v, const LeaseOwner *owner) {
+        _cleanup_(verdict_text_done) VerdictText x = {};
+
+        verdict_text(devices, t, v, &x);
+        sd_journal_send("MESSAGE_ID=" VFIOD_MESSAGE_DOMAIN_UNCHECKED,
+                        "PRIORITY=%d", LOG_WARNING,
+                        "MESSAGE=libvirt domain '%s' uses %s, which vfiod's checks refuse: %s (%s)",
+                        owner->name, strna(x.devs), strna(x.reasons), strna(x.why),
+                        "VFIOD_OPERATION=hotplug",
+                        "VFIOD_DEVICE=%s", strna(x.devs),
+                        "VFIOD_GROUP=%s", strempty(x.groups),
+                        "VFIOD_REASONS=%s", strna(x.reasons),
+                        "VFIOD_OWNER_KIND=%s", owner->kind,
+                        "VFIOD_OWNER_NAME=%s", owner->name,
+                        "VFIOD_OWNER_UUID=%s", owner->uuid,
+                        NULL);
 }
 
 void journal_lease(const char *message_id, const Lease *l, const char *what) {

@@ -17,6 +17,7 @@
 #define VFIOD_MESSAGE_LEASE_END     "cfa61d8d517f4e42994a85288dc1159a"
 #define VFIOD_MESSAGE_BIND_FAILED   "4c48382affda4c178143e8b9dc3c66b0"
 #define VFIOD_MESSAGE_DENIALS_SUPPRESSED "0f4d5e2b8a6c4e1f9b3d7a5c2e8f1b46"
+#define VFIOD_MESSAGE_DOMAIN_UNCHECKED "bba4aa5cbd264ab2923b65b7da808cc1"
 
 /* Identical denials (same uid, operation, devices and reasons) are logged once per window; the
  * ones left out are counted and logged when the window ends, so a loop of denied calls cannot
@@ -54,5 +55,8 @@ void denial_limit_expire(DenialLimit *l, uint64_t now);
  * requests would flood). */
 bool journal_denied(DenialLimit *l, const char *operation, const char *const *devices, const Topology *t, const Verdict *v,
                     uid_t uid, pid_t pid, const LeaseOwner *owner, const char *extra);
+/* A running libvirt domain (owner) uses devices that vfiod did not bind and whose Bind for it the
+ * checks refuse (a hotplug): a warning, as nothing can be vetoed any more. */
+void journal_domain_unchecked(const char *const *devices, const Topology *t, const Verdict *v, const LeaseOwner *owner);
 void journal_lease(const char *message_id, const Lease *l, const char *what);
 void journal_device(const char *message_id, const char *device, int group, const char *driver, const char *what);

@@ -107,6 +107,8 @@ static int device_json(const Topology *t, const Policy *p, const Caller *c, cons
                                                      "heldBy", SD_JSON_BUILD_STRING(d->held_by)),
                         SD_JSON_BUILD_PAIR_CONDITION(d->held_by_domain && c && c->uid == 0,
                                                      "heldByDomain", SD_JSON_BUILD_STRING(d->held_by_domain)),
+                        SD_JSON_BUILD_PAIR_CONDITION(d->domain_failed && c && c->uid == 0,
+                                                     "domainFailedChecks", SD_JSON_BUILD_STRV(d->domain_failed)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("endpoint", !pci_device_is_bridge(d)),
                         SD_JSON_BUILD_PAIR_BOOLEAN("multifunction", d->multifunction),
                         SD_JSON_BUILD_PAIR_CONDITION(!!d->physfn, "physfn", SD_JSON_BUILD_STRING(d->physfn)),

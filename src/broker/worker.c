@@ -265,6 +265,11 @@ int worker_start(WorkerSet *set, const char *tag, WorkerKind kind, const BindDev
                 return negative_errno();
         }
 
+        /* fork() without exec in a daemon with other threads (the libvirt watch): the child uses
+         * only sysfs I/O, malloc, stdio and strerror(). glibc's fork() hands the child malloc's,
+         * stdio's, NSS's and the loader's locks reset; the other threads' own locks (libvirt's
+         * mutexes and logging) are never taken here, and gettext's, which strerror() reads, is
+         * only ever written by libvirt's one-time setup, done before the first fork. */
         pid = fork();
         if (pid < 0) {
                 r = negative_errno();

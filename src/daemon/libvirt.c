@@ -320,6 +320,12 @@ int libvirt_watch_new(sd_event *e, Broker *b, const char *uri, LibvirtWatch **re
         r = sd_event_add_io(e, &w->source, w->efd, EPOLLIN, on_snapshot, w);
         if (r < 0)
                 goto fail;
+        /* libvirt's one-time global setup runs here, on the event loop, not in the thread: its
+         * bindtextdomain() holds glibc's gettext lock for writing, and a worker forked meanwhile
+         * (boot bindings start right after this) would inherit it held and block in strerror().
+         * After this the thread holds only locks a worker never takes (see worker_start()). A
+         * failure here shows in the thread's own first call. */
+        (void) virInitialize();
         r = -pthread_create(&w->thread, NULL, watch_thread, w);
         if (r < 0)
                 goto fail;

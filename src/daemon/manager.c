@@ -238,7 +238,8 @@ int manager_start(Manager *m) {
                 return r;
         /* Not fatal either: without libvirt (not installed, not running) vfiod works the same,
          * minus the domain facts. Started after the signal mask is set: the thread inherits it. */
-        r = libvirt_watch_new(m->event, m->broker, LIBVIRT_WATCH_URI, &m->libvirt);
+        r = libvirt_watch_new(m->event, m->broker, test_hook_getenv("VFIOD_TEST_LIBVIRT_URI") ?: LIBVIRT_WATCH_URI,
+                              &m->libvirt);
         if (r < 0)
                 log_warning_errno(r, "Failed to start the libvirt watch, running without it: %m");
 

@@ -161,6 +161,8 @@ static SD_VARLINK_DEFINE_STRUCT_TYPE(
                 SD_VARLINK_DEFINE_FIELD(heldBy, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("The running libvirt domain that uses the device's group (root only)"),
                 SD_VARLINK_DEFINE_FIELD(heldByDomain, SD_VARLINK_STRING, SD_VARLINK_NULLABLE),
+                SD_VARLINK_FIELD_COMMENT("The domain uses the device without vfiod's Bind (a hotplug), and a Bind of it for that domain fails these checks (reason codes; root only)"),
+                SD_VARLINK_DEFINE_FIELD(domainFailedChecks, SD_VARLINK_STRING, SD_VARLINK_ARRAY | SD_VARLINK_NULLABLE),
                 SD_VARLINK_FIELD_COMMENT("Header type 0: an endpoint; bridges are not assignable"),
                 SD_VARLINK_DEFINE_FIELD(endpoint, SD_VARLINK_BOOL, 0),
                 SD_VARLINK_DEFINE_FIELD(multifunction, SD_VARLINK_BOOL, 0),

@@ -983,7 +983,11 @@ static int check_held_by_domain(Eval *e) {
                 bool root = e->caller && e->caller->uid == 0;
                 int r;
 
-                if (d->held_by_domain && root)
+                if (d->held_by_domain && e->request->domain && streq(d->held_by_domain, e->request->domain))
+                        r = emit(e, "held-by-domain", true, d->address,
+                                 "%s is used by no running libvirt domain but '%s', the one it is judged for",
+                                 d->address, d->held_by_domain);
+                else if (d->held_by_domain && root)
                         r = emit(e, "held-by-domain", false, d->address,
                                  "%s is used by the running libvirt domain '%s'; shut it down (virsh shutdown) or detach "
                                  "the device from it (virsh detach-device) first", d->address, d->held_by_domain);

@@ -95,6 +95,8 @@ typedef struct Request {
         size_t n_iova_ranges;
         bool failed_only;                    /* record only failed checks (lists: no sentences for what passed) */
         bool persistent;                     /* a Bind: the devices stay bound with no process attached */
+        const char *domain;                  /* judged for this running libvirt domain (a hostdev hotplugged
+                                              * into it): its own use is no held-by-domain; NULL otherwise */
 } Request;
 
 typedef struct Check {

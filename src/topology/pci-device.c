@@ -10,6 +10,7 @@
 
 #include "intel-iommu.h"
 #include "macro.h"
+#include "strv.h"
 #include "pci-address.h"
 #include "pci-device.h"
 
@@ -42,6 +43,7 @@ void pci_device_done(PciDevice *d) {
         free(d->host_use_detail);
         free(d->held_by);
         free(d->held_by_domain);
+        strv_free(d->domain_failed);
         *d = (PciDevice) {};
 }
 

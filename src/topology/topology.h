@@ -48,6 +48,8 @@ typedef struct PciDevice {
         char *held_by;                     /* "lease ID of uid U", when a lease holds its group; NULL if free */
         uid_t held_by_uid;                 /* that lease's uid: only it and root may read held_by */
         char *held_by_domain;              /* the running libvirt domain using its group; NULL if none */
+        char **domain_failed;              /* a domain uses it without vfiod's Bind (hotplug) and these checks
+                                            * (reason codes, NULL-terminated) refuse that; NULL if none */
 } PciDevice;
 
 typedef enum ReservedRegionType {

@@ -826,6 +826,19 @@ static void test_held_by_domain(void **state) {
         for (size_t i = 0; i < v.n_checks; i++)
                 assert_null(strstr(v.checks[i].sentence, "vm1"));
         verdict_done(&v);
+
+        /* Judged for the domain itself (a hostdev hotplugged into it): its own use is no refusal,
+         * another domain's is. */
+        const Request for_vm1 = { .devices = DEVICES(A_E1000E), .persistent = true, .domain = "vm1" };
+        const Request for_vm2 = { .devices = DEVICES(A_E1000E), .persistent = true, .domain = "vm2" };
+        assert_int_equal(policy_evaluate(&f->p, &f->t, &for_vm1, &root, &v), 0);
+        assert_true(v.allowed);
+        expect(&v, "held-by-domain", A_E1000E, true, "but 'vm1', the one it is judged for");
+        verdict_done(&v);
+        assert_int_equal(policy_evaluate(&f->p, &f->t, &for_vm2, &root, &v), 0);
+        assert_false(v.allowed);
+        expect(&v, "held-by-domain", A_E1000E, false, "the running libvirt domain 'vm1'");
+        verdict_done(&v);
         f->devices[D_E1000E].held_by_domain = NULL;
 
         evaluate(f, DEVICES(A_E1000E), &root, &v);

@@ -32,5 +32,31 @@ setpriv --reuid=dpdk --regid=dpdk --init-groups vfiodctl acquire 0000:01:00.0 --
 sleep 1
 say "after the command exited: the device is back on its driver"
 echo "  0000:01:00.0 -> $(basename "$(readlink /sys/bus/pci/devices/0000:01:00.0/driver)"), interface $(ls /sys/bus/pci/devices/0000:01:00.0/net)"
+say "libvirt: a domain with a PCI host device; the hook /etc/libvirt/hooks/qemu.d/50-vfiod binds it through vfiod"
+cat >/tmp/demo-vm.xml <<'XML'
+<domain type='qemu'>
+  <name>demo-vm</name>
+  <memory unit='MiB'>64</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
+    </hostdev>
+  </devices>
+</domain>
+XML
+cat /tmp/demo-vm.xml
+run virsh define /tmp/demo-vm.xml
+run virsh start --paused demo-vm
+run vfiodctl leases
+sleep 1
+say "varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.ListDevices '{}' | jq -c '.devices[] | select(.heldByDomain) | ...'"
+varlinkctl call /run/vfiod/io.vfiod.Broker io.vfiod.Broker.ListDevices '{}' |
+    jq -c '.devices[] | select(.heldByDomain) | {address, driver, state, heldByDomain}'
+say "vfiodctl acquire 0000:01:00.0 --exec -- true      # root too: the domain has it"
+vfiodctl acquire 0000:01:00.0 --exec -- true
+run virsh destroy demo-vm
+echo "  0000:01:00.0 -> $(basename "$(readlink /sys/bus/pci/devices/0000:01:00.0/driver)")"
+virsh undefine demo-vm >/dev/null
 run journalctl -o cat _COMM=vfiod --no-pager -n 8
 run systemctl status --no-pager --lines=3 vfiod.service

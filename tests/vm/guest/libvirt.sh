@@ -130,38 +130,42 @@ check_eq "migrate/restore leave the XML alone (empty stdout)" "" \
 check_eq "the host is as it was" "$before" "$(host_state)"
 
 # --- managed='no': libvirt moves nothing (the device must be on vfio-pci already); vfiod does,
-# through the hook's Bind. Two spare root ports take the hotplugs below.
-domain_xml vm3 "$UUID3" "$(hostdev 0x01 0x00 no)
+# through the hook's Bind. Spare root ports take the hotplugs below (libvirt's own devices take
+# some). 00:03.0 here, and 01:00.0 for the hotplug: libvirt keeps a managed='no' device in its
+# own lists, and a later managed='yes' use of it (vm1 below) would then not be given back.
+domain_xml vm3 "$UUID3" "$(hostdev 0x00 0x03 no)
     <controller type='pci' index='0' model='pcie-root'/>
+    <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>" >/tmp/vm3.xml
 check "virsh define vm3" virsh define /tmp/vm3.xml
-if virsh start --paused vm3 2>/tmp/start5.err; then ok "virsh start vm3 (managed='no' 0000:01:00.0)"; else
+if virsh start --paused vm3 2>/tmp/start5.err; then ok "virsh start vm3 (managed='no' 0000:00:03.0)"; else
     not_ok "virsh start vm3: $(cat /tmp/start5.err)"; fi
 check_eq "vm3 is running (paused)" paused "$(virsh domstate vm3 2>/dev/null)"
-check_eq "0000:01:00.0 went to vfio-pci" vfio-pci "$(driver 0000:01:00.0)"
+check_eq "0000:00:03.0 went to vfio-pci" vfio-pci "$(driver 0000:00:03.0)"
 check_jq "... through vfiod: a bind lease naming vm3 holds it" \
-    "[.leases[] | select(.kind == \"bind\" and .owner.name == \"vm3\" and any(.devices[]; . == \"0000:01:00.0\"))] | length == 1" \
+    "[.leases[] | select(.kind == \"bind\" and .owner.name == \"vm3\" and any(.devices[]; . == \"0000:00:03.0\"))] | length == 1" \
     "$(vcall ListLeases)"
-check "ListDevices names vm3 as the domain using 0000:01:00.0" wait_for '[ "$(holder 0000:01:00.0)" = vm3 ]'
-out=$(setpriv --reuid=65534 --regid=65534 --clear-groups varlinkctl call "$BROKER" $B.Acquire '{"devices":["0000:01:00.0"]}' 2>&1)
+check "ListDevices names vm3 as the domain using 0000:00:03.0" wait_for '[ "$(holder 0000:00:03.0)" = vm3 ]'
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups varlinkctl call "$BROKER" $B.Acquire '{"devices":["0000:00:03.0"]}' 2>&1)
 echo "$out"
 check "another user's Acquire of vm3's device is Busy" grep -q 'io.vfiod.Broker.Busy' <<<"$out"
 systemctl restart vfiod.service
-check "after systemctl restart vfiod: ListDevices names vm3 again" wait_for '[ "$(holder 0000:01:00.0)" = vm3 ]'
-out=$(vfiodctl acquire 0000:01:00.0 --exec -- true 2>&1); rc=$?
+check "after systemctl restart vfiod: ListDevices names vm3 again" wait_for '[ "$(holder 0000:00:03.0)" = vm3 ]'
+out=$(vfiodctl acquire 0000:00:03.0 --exec -- true 2>&1); rc=$?
 echo "$out"
 check_eq "... and root's Acquire is still refused" 1 "$rc"
 check "... Busy (the domain's lease) or held-by-domain" grep -Eiq 'busy|held-by-domain' <<<"$out"
 
 # --- hotplug: libvirt runs no hook, vfiod hears DEVICE_ADDED and judges the device as a Bind of
 # it for vm3 would be; a refusal cannot stop libvirt any more: it is journalled and shown.
-hostdev 0x00 0x03 yes >/tmp/hot1.xml
-if virsh attach-device vm3 /tmp/hot1.xml --live 2>/tmp/hot1.err; then ok "virsh attach-device --live 0000:00:03.0 (its whole group)"; else
-    not_ok "attach-device 00:03.0: $(cat /tmp/hot1.err)"; fi
-check_eq "libvirt moved 0000:00:03.0 to vfio-pci itself" vfio-pci "$(driver 0000:00:03.0)"
-check "ListDevices names vm3 as the domain using 0000:00:03.0" wait_for '[ "$(holder 0000:00:03.0)" = vm3 ]'
-check_eq "... and no check failed for it" null "$(failed_checks 0000:00:03.0)"
+hostdev 0x01 0x00 yes >/tmp/hot1.xml
+if virsh attach-device vm3 /tmp/hot1.xml --live 2>/tmp/hot1.err; then ok "virsh attach-device --live 0000:01:00.0 (its whole group)"; else
+    not_ok "attach-device 01:00.0: $(cat /tmp/hot1.err)"; fi
+check_eq "libvirt moved 0000:01:00.0 to vfio-pci itself" vfio-pci "$(driver 0000:01:00.0)"
+check "ListDevices names vm3 as the domain using 0000:01:00.0" wait_for '[ "$(holder 0000:01:00.0)" = vm3 ]'
+check_eq "... and no check failed for it" null "$(failed_checks 0000:01:00.0)"
 # Half of the shared group: 02:02.0 leaves its driver (by hand, so that QEMU can open the group),
 # 02:01.0 goes to vm3; a Bind of 02:01.0 alone would be refused with partial-group.
 echo 0000:02:02.0 >/sys/bus/pci/drivers/e1000/unbind
@@ -175,12 +179,12 @@ vcall ListDevices | jq -c '.devices[] | select(.heldByDomain) | {address, driver
 journalctl -o cat --no-pager MESSAGE_ID=bba4aa5cbd264ab2923b65b7da808cc1 | sed 's/^/# journal: /'
 check "the warning is journalled (MESSAGE_ID, device, reasons, the domain)" bash -c \
     "journalctl -o json --no-pager MESSAGE_ID=bba4aa5cbd264ab2923b65b7da808cc1 VFIOD_OWNER_NAME=vm3 VFIOD_OWNER_UUID=$UUID3 VFIOD_DEVICE=0000:02:01.0 | grep -q '\"VFIOD_REASONS\":\"[^\"]*partial-group'"
-check_eq "... once, and none for 00:03.0" 1 \
+check_eq "... once, and none for 01:00.0" 1 \
     "$(journalctl -o json --no-pager MESSAGE_ID=bba4aa5cbd264ab2923b65b7da808cc1 | wc -l)"
 check "virsh destroy vm3" virsh destroy vm3
-wait_for '[ "$(driver 0000:01:00.0)" = e1000e ] && [ "$(driver 0000:00:03.0)" = e1000e ] && [ "$(driver 0000:02:01.0)" = e1000 ]'
-check_eq "vfiod gave 0000:01:00.0 back (the hook's release)" e1000e "$(driver 0000:01:00.0)"
-check_eq "libvirt gave 0000:00:03.0 back" e1000e "$(driver 0000:00:03.0)"
+wait_for '[ "$(driver 0000:00:03.0)" = e1000e ] && [ "$(driver 0000:01:00.0)" = e1000e ] && [ "$(driver 0000:02:01.0)" = e1000 ]'
+check_eq "vfiod gave 0000:00:03.0 back (the hook's release)" e1000e "$(driver 0000:00:03.0)"
+check_eq "libvirt gave 0000:01:00.0 back" e1000e "$(driver 0000:01:00.0)"
 check_eq "libvirt gave 0000:02:01.0 back" e1000 "$(driver 0000:02:01.0)"
 echo 0000:02:02.0 >/sys/bus/pci/drivers/e1000/bind
 check_eq "no lease left" 0 "$(vcall ListLeases | jq '.leases | length')"

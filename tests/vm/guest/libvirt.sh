@@ -130,8 +130,9 @@ check_eq "migrate/restore leave the XML alone (empty stdout)" "" \
 check_eq "the host is as it was" "$before" "$(host_state)"
 
 # --- managed='no': libvirt moves nothing (the device must be on vfio-pci already); vfiod does,
-# through the hook's Bind. Spare root ports take the hotplugs below (with four, libvirt's own
-# USB controller and balloon left none for the second). 00:03.0 here, and 01:00.0 for the hotplug: libvirt keeps a managed='no' device in its
+# through the hook's Bind. Spare root ports and a PCIe-to-PCI bridge take the hotplugs below
+# (libvirt puts a conventional PCI device, the e1000, only behind such a bridge: without one,
+# "No more available PCI slots"). 00:03.0 here, and 01:00.0 for the hotplug: libvirt keeps a managed='no' device in its
 # own lists, and a later managed='yes' use of it (vm1 below) would then not be given back.
 domain_xml vm3 "$UUID3" "$(hostdev 0x00 0x03 no)
     <controller type='pci' index='0' model='pcie-root'/>
@@ -141,6 +142,7 @@ domain_xml vm3 "$UUID3" "$(hostdev 0x00 0x03 no)
     <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>
     <controller type='pci' model='pcie-root-port'/>
+    <controller type='pci' model='pcie-to-pci-bridge'/>
     <controller type='usb' model='none'/>
     <memballoon model='none'/>" >/tmp/vm3.xml
 check "virsh define vm3" virsh define /tmp/vm3.xml
